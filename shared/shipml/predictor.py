@@ -1,0 +1,89 @@
+"""One predictor interface for every way the kit serves a model (MLServer's runtime shape).
+
+The batch engine, the API server and the edge runtime all hold a :class:`Predictor`: ``load`` a
+bundle, then ``predict`` / ``predict_proba`` on columnar data whose ``schema`` the predictor
+publishes. Which class loads a bundle is written in the bundle (``metadata.backend``), and classes
+are imported only when needed, so the edge runtime never imports scikit-learn or pandas.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+from abc import ABC, abstractmethod
+from pathlib import Path
+from typing import Any, ClassVar, Self
+
+import numpy as np
+
+from shipml.bundle import METADATA_FILE, BundleMetadata
+from shipml.errors import BundleError
+from shipml.schema import FeatureSchema, Validation
+
+BACKENDS: dict[str, str] = {
+    "sklearn": "shipml.models:SklearnPredictor",
+    "onnx": "shipml.edge.runtime:OnnxPredictor",
+}
+
+
+class Predictor(ABC):
+    """A loaded model: validated input in, class probabilities and labels out."""
+
+    backend: ClassVar[str]
+
+    def __init__(self, path: Path, metadata: BundleMetadata) -> None:
+        self.path = Path(path)
+        self.metadata = metadata
+
+    @classmethod
+    @abstractmethod
+    def load(cls, path: str | Path) -> Self:
+        """Verify the bundle at ``path`` and load its model."""
+
+    @abstractmethod
+    def predict_proba(self, data: Any) -> np.ndarray:
+        """Probabilities, shape (rows, classes), for *valid* columnar data (see :meth:`validate`)."""
+
+    def predict(self, data: Any) -> np.ndarray:
+        """Class labels: the most probable class of each row."""
+        return np.asarray(self.metadata.class_labels)[self.predict_proba(data).argmax(axis=1)]
+
+    def validate(self, data: Any, *, allow_extra: bool = True) -> Validation:
+        """Check data against this model's schema; every bad field is reported."""
+        return self.schema.validate(data, allow_extra=allow_extra)
+
+    @property
+    def schema(self) -> FeatureSchema:
+        return self.metadata.schema
+
+    @property
+    def name(self) -> str:
+        return self.metadata.name
+
+    @property
+    def version(self) -> int:
+        return self.metadata.version
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.name} v{self.version} from {self.path}>"
+
+
+def load_predictor(path: str | Path) -> Predictor:
+    """Load any kit bundle with the predictor class its metadata names."""
+    backend = peek_backend(path)
+    target = BACKENDS.get(backend)
+    if target is None:
+        raise BundleError(f"{path}: unknown backend '{backend}' (known: {', '.join(BACKENDS)})")
+    module, _, cls_name = target.partition(":")
+    cls: type[Predictor] = getattr(importlib.import_module(module), cls_name)
+    return cls.load(path)
+
+
+def peek_backend(path: str | Path) -> str:
+    """The backend a bundle names, read without loading anything (the loader verifies hashes)."""
+    try:
+        return str(json.loads((Path(path) / METADATA_FILE).read_text())["backend"])
+    except FileNotFoundError:
+        raise BundleError(f"{path}: not a model bundle ({METADATA_FILE} is missing)") from None
+    except (ValueError, KeyError, TypeError):
+        raise BundleError(f"{path}: {METADATA_FILE} is not valid bundle metadata") from None
