@@ -1,0 +1,59 @@
+"""``shipml docker``: the Docker engine and the local base image (offline and proxy classrooms)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from shipml.containers import base_image, engine
+from shipml.errors import ShipmlError
+
+app = typer.Typer(
+    help="Docker: check the engine; build a python:3.11-slim-compatible base image without a "
+    "registry (debootstrap + docker import), optionally trusting a proxy's CA bundle.",
+    no_args_is_help=True,
+)
+
+
+@app.command("status")
+def status() -> None:
+    """Say whether a Docker engine answers, and which one (exit 1 when none does)."""
+    answer = engine.engine_available()
+    if not answer:
+        raise ShipmlError(answer.reason)
+    typer.echo(answer.reason)
+
+
+@app.command("base-image")
+def base_image_command(
+    tag: str = typer.Option(base_image.DEFAULT_TAG, help="Tag of the image to build."),
+    ca_bundle: Path | None = typer.Option(
+        None,
+        help="PEM CA bundle to trust inside the image (e.g. /etc/ssl/certs/ca-certificates.crt "
+        "behind a TLS-intercepting proxy); sets PIP_CERT, REQUESTS_CA_BUNDLE, SSL_CERT_FILE.",
+    ),
+    suite: str = typer.Option(base_image.DEFAULT_SUITE, help="Debian suite (bookworm has 3.11)."),
+    mirror: str = typer.Option(base_image.DEFAULT_MIRROR, help="Debian package mirror."),
+    force: bool = typer.Option(False, "--force", help="Rebuild even if the image exists."),
+    refresh: bool = typer.Option(
+        False, "--refresh", help="Debootstrap again instead of using the cached root filesystem."
+    ),
+    cache_dir: Path | None = typer.Option(
+        None, help="Where the root filesystem is cached (default ~/.cache/shipml)."
+    ),
+) -> None:
+    """Build a local python:3.11-slim-compatible base image from Debian packages (needs root)."""
+    result = base_image.build_base_image(
+        tag,
+        ca_bundle=ca_bundle,
+        suite=suite,
+        mirror=mirror,
+        force=force,
+        refresh_rootfs=refresh,
+        cache_dir=cache_dir,
+        echo=typer.echo,
+    )
+    if result.built:
+        source = "cached root filesystem" if result.rootfs_from_cache else "fresh debootstrap"
+        typer.echo(f"{result.tag}: built in {result.seconds:.1f}s from a {source}")
