@@ -117,7 +117,8 @@ def verify_bundle(directory: str | Path) -> BundleMetadata:
                 f"{directory}: {name} does not match its sha256 (the bundle was modified after it "
                 "was made); refusing to load it"
             )
-    unlisted = sorted(p.name for p in directory.iterdir() if p.is_file() and p.name not in listed and p.name != SUMS_FILE)
+    on_disk = {p.name for p in directory.iterdir() if p.is_file()}
+    unlisted = sorted(on_disk - set(listed) - {SUMS_FILE})
     if unlisted:
         raise BundleError(f"{directory}: files not covered by {SUMS_FILE}: {', '.join(unlisted)}")
     if METADATA_FILE not in listed:

@@ -187,7 +187,10 @@ def read_table(path: str | Path) -> pd.DataFrame:
 def write_transactions(
     path: str | Path, n_rows: int, seed: int = 0, drift: float = 0.0, progress: bool = False
 ) -> Path:
-    """Generate straight to a file block by block, so 10 million rows need little memory."""
+    """Generate straight to a file block by block, so 10 million rows need little memory.
+
+    The file appears under its name only when complete (written as ``NAME.partial``, then renamed).
+    """
     import pyarrow as pa
     import pyarrow.csv as pacsv
     import pyarrow.parquet as pq
@@ -197,24 +200,21 @@ def write_transactions(
     fmt = table_format(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".partial")
-    writer = None
+    header = make_transactions(1, seed).iloc[:0]
+    schema = pa.Table.from_pandas(header, preserve_index=False).schema
     try:
-        with tqdm(total=n_rows, unit="rows", unit_scale=True, disable=not progress, desc="generate") as bar:
-            for block in iter_transactions(n_rows, seed=seed, drift=drift):
-                table = pa.Table.from_pandas(block, preserve_index=False)
-                if writer is None:
-                    writer = (
-                        pq.ParquetWriter(tmp, table.schema)
-                        if fmt == "parquet"
-                        else pacsv.CSVWriter(tmp, table.schema)
-                    )
-                writer.write_table(table)
-                bar.update(len(block))
-        if writer is None:  # zero rows: still write a valid, empty file with the header
-            table = pa.Table.from_pandas(make_transactions(1, seed).iloc[:0], preserve_index=False)
-            writer = pq.ParquetWriter(tmp, table.schema) if fmt == "parquet" else pacsv.CSVWriter(tmp, table.schema)
-            writer.write_table(table)
-        writer.close()
+        with open(tmp, "wb") as sink:
+            if fmt == "parquet":
+                writer = pq.ParquetWriter(sink, schema)
+            else:  # plain CSV as pandas writes it: no field here holds a comma or a quote
+                sink.write((",".join(header.columns) + "\n").encode())
+                options = pacsv.WriteOptions(include_header=False, quoting_style="none")
+                writer = pacsv.CSVWriter(sink, schema, write_options=options)
+            with tqdm(total=n_rows, unit="rows", unit_scale=True, disable=not progress, desc="generate") as bar:
+                for block in iter_transactions(n_rows, seed=seed, drift=drift):
+                    writer.write_table(pa.Table.from_pandas(block, schema=schema, preserve_index=False))
+                    bar.update(len(block))
+            writer.close()
         tmp.replace(path)
     finally:
         tmp.unlink(missing_ok=True)

@@ -187,7 +187,7 @@ def _check_column(feat: Feature, values: Any):
         raw = np.asarray(list(values), dtype=object)
     problems = []
     if feat.dtype == "category":
-        strings = np.array([v if isinstance(v, str) else None for v in raw], dtype=object)
+        strings = np.array([str(v) if isinstance(v, str) else None for v in raw], dtype=object)
         not_str = np.array([s is None for s in strings], dtype=bool)
         if not_str.any():
             problems.append((not_str, lambda i: f"{feat.name}={_show(raw[i])} is not a string"))

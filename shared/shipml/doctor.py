@@ -1,0 +1,108 @@
+"""A preflight report: what this machine has, and which course parts will run or be skipped."""
+
+from __future__ import annotations
+
+import importlib.metadata
+import platform
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass, field
+
+PACKAGES = (
+    "numpy", "pandas", "pyarrow", "scikit-learn", "skl2onnx", "onnx", "onnxruntime", "fastapi",
+    "uvicorn", "docker", "papermill", "nbval", "jupyterlab", "dask",
+)
+
+
+@dataclass
+class Check:
+    name: str
+    ok: bool
+    detail: str
+
+
+@dataclass
+class Report:
+    python: str
+    platform: str
+    packages: dict[str, str]
+    checks: list[Check] = field(default_factory=list)
+    parts: dict[str, str] = field(default_factory=dict)  # course part -> "runs" or "skipped: why"
+
+
+def package_versions() -> dict[str, str]:
+    out = {}
+    for name in PACKAGES:
+        try:
+            out[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            out[name] = "not installed"
+    return out
+
+
+def docker_engine() -> Check:
+    try:
+        import docker
+
+        client = docker.from_env(timeout=3)
+        version = client.version().get("Version", "?")
+        client.close()
+        return Check("docker engine", True, f"answers (Docker {version})")
+    except Exception as exc:  # any failure means "no engine", and we say why
+        reason = str(exc).splitlines()[0][:120] if str(exc) else type(exc).__name__
+        return Check("docker engine", False, f"no engine answers ({reason})")
+
+
+def tool(name: str, *version_args: str) -> Check:
+    path = shutil.which(name)
+    if not path:
+        return Check(name, False, "not found on PATH")
+    try:
+        out = subprocess.run([path, *version_args], capture_output=True, text=True, timeout=10)
+        line = (out.stdout or out.stderr).strip().splitlines()
+        return Check(name, True, line[0] if line else path)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return Check(name, False, f"found at {path} but did not answer ({exc})")
+
+
+def is_wsl() -> bool:
+    return "microsoft" in platform.uname().release.lower()
+
+
+def environment_report() -> Report:
+    report = Report(
+        python=sys.version.split()[0],
+        platform=f"{platform.system()} {platform.machine()}" + (" (WSL)" if is_wsl() else ""),
+        packages=package_versions(),
+    )
+    docker = docker_engine()
+    kind = tool("kind", "version")
+    kubectl = tool("kubectl", "version", "--client")
+    go = tool("go", "version")
+    report.checks = [docker, kind, kubectl, go]
+    report.parts = {
+        "00 welcome": "runs",
+        "01 batch vs real-time": "runs",
+        "02 REST serving": "runs",
+        "03 containers": "runs" if docker.ok else f"skipped: {docker.detail}",
+        "04 Kubernetes": (
+            "runs on kind" if kind.ok and docker.ok
+            else "runs on the fake-node control plane (no kind)" if go.ok and kubectl.ok
+            else "skipped: needs kind + Docker, or Go + kubectl for the fake-node control plane"
+        ),
+        "05 edge (ONNX)": "runs",
+    }
+    if is_wsl() and kind.ok:
+        report.parts["04 Kubernetes"] += " (note: kind create cluster fails on some WSL2 setups, kind#2323)"
+    return report
+
+
+def format_report(report: Report) -> str:
+    lines = [f"Python {report.python} on {report.platform}", "", "packages:"]
+    lines += [f"  {k:<14} {v}" for k, v in report.packages.items()]
+    lines += ["", "tools:"]
+    lines += [f"  {'ok ' if c.ok else 'no '} {c.name:<14} {c.detail}" for c in report.checks]
+    lines += ["", "course parts on this machine:"]
+    lines += [f"  {k:<24} {v}" for k, v in report.parts.items()]
+    return "\n".join(lines)

@@ -1,0 +1,82 @@
+"""House rules for notebooks, enforced: no outputs, a parameters cell first, the shipml kernel,
+and no function or class that the package also defines (show package code, don't copy it)."""
+
+import ast
+import re
+from pathlib import Path
+
+import nbformat
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+NOTEBOOKS = sorted(p for d in ("notebooks", "solutions", "labs") for p in (ROOT / d).glob("*.ipynb"))
+IDS = [str(p.relative_to(ROOT)) for p in NOTEBOOKS]
+
+
+def _code_cells(nb):
+    return [c for c in nb.cells if c.cell_type == "code"]
+
+
+def _python(source: str) -> str:
+    """Drop IPython-only lines (!shell, %magic, obj?) so the rest parses as Python."""
+    keep = []
+    for line in source.splitlines():
+        s = line.strip()
+        keep.append("" if s.startswith(("!", "%")) or s.endswith("?") else line)
+    return "\n".join(keep)
+
+
+def _defined_names(tree: ast.AST) -> set[str]:
+    return {n.name for n in ast.walk(tree) if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef)}
+
+
+def _package_names() -> set[str]:
+    names: set[str] = set()
+    for path in (ROOT / "shared" / "shipml").rglob("*.py"):
+        names |= _defined_names(ast.parse(path.read_text()))
+    return names
+
+
+def test_there_are_notebooks():
+    assert (ROOT / "notebooks" / "00_welcome.ipynb") in NOTEBOOKS
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
+def test_committed_without_outputs(path):
+    nb = nbformat.read(path, as_version=4)
+    dirty = [i for i, c in enumerate(_code_cells(nb)) if c.outputs or c.execution_count]
+    assert dirty == [], f"{path.name}: strip outputs (nbstripout) from code cells {dirty}"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
+def test_valid_and_uses_the_shipml_kernel(path):
+    nb = nbformat.read(path, as_version=4)
+    nbformat.validate(nb)
+    assert nb.metadata["kernelspec"]["name"] == "shipml"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
+def test_first_code_cell_is_the_papermill_parameters_cell(path):
+    first = _code_cells(nbformat.read(path, as_version=4))[0]
+    assert "parameters" in first.metadata.get("tags", []), f"{path.name}: tag the first code cell 'parameters'"
+
+
+@pytest.mark.parametrize("path", [p for p in NOTEBOOKS if p.parent.name != "notebooks"],
+                         ids=[i for i in IDS if not i.startswith("notebooks")])
+def test_labs_take_seed_and_answers_path(path):
+    first = _code_cells(nbformat.read(path, as_version=4))[0].source
+    assert re.search(r"^seed\s*=", first, re.M) and re.search(r"^answers_path\s*=\s*None", first, re.M)
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
+def test_no_name_defined_both_in_notebook_and_package(path):
+    nb = nbformat.read(path, as_version=4)
+    names = set()
+    for cell in _code_cells(nb):
+        names |= _defined_names(ast.parse(_python(cell.source)))
+    assert names & _package_names() == set(), "import it from shipml and show it with shipml.show.source"
+
+
+def test_pre_commit_strips_outputs_and_runs_ruff():
+    config = (ROOT / ".pre-commit-config.yaml").read_text()
+    assert "nbstripout" in config and "ruff" in config
