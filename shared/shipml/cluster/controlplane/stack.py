@@ -1,0 +1,293 @@
+"""Start and stop the fake-node control plane: etcd, kube-apiserver, kube-controller-manager,
+kube-scheduler and kwok, all on 127.0.0.1, as background processes owned by a state folder."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import socket
+import subprocess
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import httpx
+import psutil
+import yaml
+
+from shipml.cluster import shell
+from shipml.cluster.controlplane import versions
+from shipml.cluster.controlplane.build import build_controlplane, missing_binaries
+from shipml.cluster.controlplane.certs import Certificates, make_certificates
+from shipml.cluster.kubectl import Kubectl
+from shipml.errors import ShipmlError
+
+CONTEXT = "shipml-fake"
+SERVICE_CIDR = "10.96.0.0/16"
+POD_CIDR = "10.244.0.0/16"
+FAKE_NODE_ANNOTATION = "kwok.x-k8s.io/node"
+
+
+@dataclass
+class FakeCluster:
+    """A running fake-node cluster: how to reach it and which processes are its own."""
+
+    state_dir: Path
+    kubeconfig: Path
+    context: str
+    server: str
+    pids: dict[str, int] = field(default_factory=dict)
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    def kubectl(self, namespace: str | None = None) -> Kubectl:
+        """kubectl bound to this cluster's own kubeconfig (never ~/.kube/config)."""
+        return Kubectl(self.kubeconfig, self.context, namespace)
+
+    def save(self) -> None:
+        data = {**asdict(self), "state_dir": str(self.state_dir), "kubeconfig": str(self.kubeconfig)}
+        (self.state_dir / "state.json").write_text(json.dumps(data, indent=2))
+
+    @classmethod
+    def load(cls, state_dir: Path) -> FakeCluster | None:
+        try:
+            data = json.loads((state_dir / "state.json").read_text())
+        except (OSError, ValueError):
+            return None
+        return cls(**{**data, "state_dir": Path(data["state_dir"]),
+                      "kubeconfig": Path(data["kubeconfig"])})
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def own_process(name: str, pid: int) -> psutil.Process | None:
+    """The process `pid` if it still runs our `name` binary (pids get reused)."""
+    try:
+        process = psutil.Process(pid)
+        alive = process.status() != psutil.STATUS_ZOMBIE
+        return process if alive and process.cmdline()[:1] == [str(versions.bin_dir() / name)] else None
+    except (psutil.Error, IndexError):
+        return None
+
+
+def running(state_dir: Path | None = None) -> FakeCluster | None:
+    """The fake cluster recorded in `state_dir` if all its processes are alive, else None."""
+    cluster = FakeCluster.load(state_dir or versions.state_dir())
+    if cluster is None or not cluster.pids:
+        return None
+    alive = all(own_process(name, pid) for name, pid in cluster.pids.items())
+    return cluster if alive and len(cluster.pids) == len(versions.BINARIES) else None
+
+
+def write_kubeconfig(path: Path, server: str, certs: Certificates) -> None:
+    config = {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [{"name": CONTEXT, "cluster": {
+            "server": server, "certificate-authority": str(certs.ca_cert)}}],
+        "users": [{"name": "shipml-admin", "user": {
+            "client-certificate": str(certs.admin_cert), "client-key": str(certs.admin_key)}}],
+        "contexts": [{"name": CONTEXT, "context": {"cluster": CONTEXT, "user": "shipml-admin"}}],
+        "current-context": CONTEXT,
+    }
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    path.chmod(0o600)
+
+
+def component_args(cluster: FakeCluster, certs: Certificates, ports: dict[str, int]
+                   ) -> dict[str, list[str]]:
+    """Command-line flags of each component (the order is the start order)."""
+    etcd_url = f"http://127.0.0.1:{ports['etcd']}"
+    peer_url = f"http://127.0.0.1:{ports['etcd-peer']}"
+    kubeconfig = str(cluster.kubeconfig)
+    client_auth = [f"--kubeconfig={kubeconfig}", f"--authentication-kubeconfig={kubeconfig}",
+                   f"--authorization-kubeconfig={kubeconfig}", "--leader-elect=false",
+                   "--bind-address=127.0.0.1"]
+    return {
+        "etcd": [
+            "--name=shipml", f"--data-dir={cluster.state_dir / 'etcd'}",
+            f"--listen-client-urls={etcd_url}", f"--advertise-client-urls={etcd_url}",
+            f"--listen-peer-urls={peer_url}", f"--initial-advertise-peer-urls={peer_url}",
+            f"--initial-cluster=shipml={peer_url}", "--log-level=warn",
+            "--quota-backend-bytes=1073741824",
+        ],
+        "kube-apiserver": [
+            f"--etcd-servers={etcd_url}", "--bind-address=127.0.0.1",
+            "--advertise-address=127.0.0.1", f"--secure-port={ports['apiserver']}",
+            f"--tls-cert-file={certs.apiserver_cert}", f"--tls-private-key-file={certs.apiserver_key}",
+            f"--client-ca-file={certs.ca_cert}",
+            f"--service-account-key-file={certs.service_account_pub}",
+            f"--service-account-signing-key-file={certs.service_account_key}",
+            "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
+            f"--service-cluster-ip-range={SERVICE_CIDR}", "--authorization-mode=RBAC",
+            "--profiling=false",
+        ],
+        "kube-controller-manager": [
+            *client_auth, "--secure-port=0",
+            f"--service-account-private-key-file={certs.service_account_key}",
+            f"--root-ca-file={certs.ca_cert}", "--use-service-account-credentials=false",
+            f"--cluster-signing-cert-file={certs.ca_cert}",
+            f"--cluster-signing-key-file={certs.ca_key}",
+            "--horizontal-pod-autoscaler-sync-period=5s",
+        ],
+        "kube-scheduler": [*client_auth, "--secure-port=0"],
+        "kwok": [
+            f"--kubeconfig={kubeconfig}", f"--config={versions.kwok_stages_file()}",
+            "--manage-all-nodes=false",
+            f"--manage-nodes-with-annotation-selector={FAKE_NODE_ANNOTATION}=fake",
+            f"--cidr={POD_CIDR}", "--node-ip=127.0.0.1",
+            f"--server-address=127.0.0.1:{ports['kwok']}",
+        ],
+    }
+
+
+def start(cluster: FakeCluster, name: str, args: list[str]) -> None:
+    """Start one component in its own session (it outlives this Python), logging to a file."""
+    log = cluster.state_dir / "logs" / f"{name}.log"
+    print(f"  starting {name} (log: {log})", flush=True)
+    with open(log, "w") as out:
+        process = subprocess.Popen(
+            [str(versions.bin_dir() / name), *args], stdout=out, stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL, cwd=cluster.state_dir, start_new_session=True,
+        )
+    cluster.pids[name] = process.pid
+    cluster.save()
+
+
+def wait_until(what: str, ready, timeout: float, cluster: FakeCluster, log: str) -> None:
+    """Poll `ready()` until true; on timeout, fail with the last line of the component's log."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not own_process(log, cluster.pids.get(log, -1)):
+            raise ShipmlError(f"{log} exited while starting: {log_tail(cluster, log)}")
+        if ready():
+            return
+        time.sleep(0.2)
+    raise ShipmlError(f"{what} not ready after {timeout:.0f} s: {log_tail(cluster, log)}")
+
+
+def log_tail(cluster: FakeCluster, name: str) -> str:
+    lines = (cluster.state_dir / "logs" / f"{name}.log").read_text(errors="replace").splitlines()
+    return lines[-1].strip() if lines else "(empty log)"
+
+
+def http_ok(url: str, **kwargs) -> bool:
+    try:
+        return httpx.get(url, timeout=2, **kwargs).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def fake_nodes(count: int) -> list[dict]:
+    """Node objects kwok will manage (it reports them Ready and runs their pods' fake lifecycle)."""
+    resources = {"cpu": "4", "memory": "8Gi", "pods": "110"}
+    return [{
+        "apiVersion": "v1", "kind": "Node",
+        "metadata": {
+            "name": f"kwok-node-{i}",
+            "annotations": {FAKE_NODE_ANNOTATION: "fake", "node.alpha.kubernetes.io/ttl": "0"},
+            "labels": {"type": "kwok", "kubernetes.io/hostname": f"kwok-node-{i}",
+                       "kubernetes.io/os": "linux", "kubernetes.io/arch": "amd64"},
+        },
+        "status": {"allocatable": resources, "capacity": resources},
+    } for i in range(count)]
+
+
+def nodes_ready(kubectl: Kubectl, count: int) -> bool:
+    nodes = kubectl.get_json("nodes")["items"]
+    ready = [n for n in nodes for c in n.get("status", {}).get("conditions", [])
+             if c["type"] == "Ready" and c["status"] == "True"]
+    return len(ready) >= count
+
+
+def up(nodes: int = 3, *, state_dir: Path | None = None, build: bool = True,
+       timeout: float = 90) -> FakeCluster:
+    """Start the fake-node cluster (or return the one already running) and wait until its nodes
+    are Ready and the default service account exists (pods cannot be created before)."""
+    state_dir = state_dir or versions.state_dir()
+    existing = running(state_dir)
+    if existing is not None:
+        print(f"fake cluster already running: --kubeconfig={existing.kubeconfig}")
+        return existing
+    down(state_dir=state_dir, quiet=True)  # leftovers of a crashed run
+    if missing_binaries():
+        if not build:
+            raise ShipmlError(f"control-plane binaries missing: {', '.join(missing_binaries())}; "
+                              "run `shipml cluster build-controlplane`")
+        print(f"building the control plane (first time only; cached in {versions.bin_dir()})")
+        build_controlplane()
+    started = time.perf_counter()
+    (state_dir / "logs").mkdir(parents=True)
+    ports = {name: free_port() for name in ("etcd", "etcd-peer", "apiserver", "kwok")}
+    cluster = FakeCluster(state_dir, state_dir / "kubeconfig", CONTEXT,
+                          f"https://127.0.0.1:{ports['apiserver']}")
+    try:
+        bring_up(cluster, ports, nodes, timeout, started)
+    except BaseException:
+        down(state_dir=state_dir, quiet=True)
+        raise
+    return cluster
+
+
+def bring_up(cluster: FakeCluster, ports: dict[str, int], nodes: int, timeout: float,
+             started: float) -> None:
+    def mark(step: str) -> None:
+        cluster.seconds[step] = round(time.perf_counter() - started, 2)
+
+    certs = make_certificates(cluster.state_dir / "pki")
+    write_kubeconfig(cluster.kubeconfig, cluster.server, certs)
+    mark("certificates")
+    args = component_args(cluster, certs, ports)
+    start(cluster, "etcd", args["etcd"])
+    wait_until("etcd", lambda: http_ok(f"http://127.0.0.1:{ports['etcd']}/health"),
+               timeout, cluster, "etcd")
+    mark("etcd")
+    start(cluster, "kube-apiserver", args["kube-apiserver"])
+    tls = {"verify": str(certs.ca_cert), "cert": (str(certs.admin_cert), str(certs.admin_key))}
+    wait_until("kube-apiserver", lambda: http_ok(f"{cluster.server}/readyz", **tls),
+               timeout, cluster, "kube-apiserver")
+    mark("kube-apiserver")
+    for name in ("kube-controller-manager", "kube-scheduler", "kwok"):
+        start(cluster, name, args[name])
+    kubectl = cluster.kubectl()
+    shell.run(kubectl.argv("apply", "--server-side", "-f", "-"),
+              input_text=json.dumps({"apiVersion": "v1", "kind": "List",
+                                     "items": fake_nodes(nodes)}))
+    wait_until(f"{nodes} fake nodes", lambda: nodes_ready(kubectl, nodes), timeout, cluster, "kwok")
+    mark("nodes ready")
+    default_sa = kubectl.with_namespace("default")
+    wait_until("the default service account",
+               lambda: default_sa.run("get", "serviceaccount", "default", echo=False,
+                                      check=False).returncode == 0,
+               timeout, cluster, "kube-controller-manager")
+    mark("ready")
+    cluster.save()
+    print(f"fake-node cluster ready in {cluster.seconds['ready']:.1f} s: "
+          f"kubectl --kubeconfig={cluster.kubeconfig} get nodes")
+
+
+def down(*, state_dir: Path | None = None, quiet: bool = False) -> bool:
+    """Stop every process the fake cluster started and delete its state. True if one ran."""
+    state_dir = state_dir or versions.state_dir()
+    cluster = FakeCluster.load(state_dir)
+    processes = []
+    if cluster is not None:
+        for name, pid in reversed(list(cluster.pids.items())):
+            process = own_process(name, pid)
+            if process is not None:
+                if not quiet:
+                    print(f"  stopping {name} (pid {pid})")
+                process.terminate()
+                processes.append(process)
+    _, still_alive = psutil.wait_procs(processes, timeout=10)
+    for process in still_alive:
+        process.kill()
+    psutil.wait_procs(still_alive, timeout=5)
+    existed = state_dir.exists()
+    shutil.rmtree(state_dir, ignore_errors=True)
+    if not quiet:
+        print("fake cluster removed" if cluster else "no fake cluster was running")
+    return existed and cluster is not None

@@ -1,0 +1,219 @@
+"""The orchestration workflow on any cluster: apply, roll out, scale, self-heal, update, roll back.
+
+Every step prints the kubectl command it runs (so students can type it themselves) and returns a
+small record with the time it took. `kubectl` is a `Kubectl` bound to the cluster and the app's
+namespace, so the same code runs on kind, an existing cluster, or the fake-node control plane.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from shipml.cluster import render
+from shipml.cluster.kubectl import Kubectl
+from shipml.cluster.loadgen import LoadGenerator, LoadResult
+from shipml.errors import ShipmlError
+
+APP = "shipml-serving"
+SELECTOR = "app.kubernetes.io/name=shipml-serving"
+CONTAINER = "serving"
+
+
+@dataclass
+class Step:
+    """What a step did and how long it took (seconds, wall clock)."""
+
+    name: str
+    seconds: float
+    detail: dict[str, Any] = field(default_factory=dict)
+
+
+def apply_overlay(kubectl: Kubectl, overlay: str | Path = "kind", *,
+                  force_conflicts: bool = False) -> Step:
+    """Server-side apply with strict field validation: the API server rejects unknown or
+    duplicate fields instead of kubectl silently dropping them."""
+    started = time.perf_counter()
+    path = render.resolve(overlay)
+    args = ["apply", "--server-side", "--field-manager=shipml", "--validate=strict", "-k", str(path)]
+    if force_conflicts:
+        args.append("--force-conflicts")
+    done = kubectl.run(*args, namespaced=False)
+    print(done.stdout, end="")
+    return Step("apply", time.perf_counter() - started, {"applied": done.stdout.splitlines()})
+
+
+def wait_for_rollout(kubectl: Kubectl, timeout: int = 180, deployment: str = APP) -> Step:
+    """Block until the Deployment's new pods are all Ready (`kubectl rollout status`)."""
+    started = time.perf_counter()
+    done = kubectl.run("rollout", "status", f"deployment/{deployment}", f"--timeout={timeout}s",
+                       timeout=timeout + 30)
+    print(done.stdout.strip().splitlines()[-1])
+    return Step("rollout", time.perf_counter() - started)
+
+
+def deployment_status(kubectl: Kubectl, deployment: str = APP) -> dict[str, Any]:
+    """replicas / ready / updated / available counts and the current image."""
+    dep = kubectl.get_json(f"deployment/{deployment}")
+    status = dep.get("status", {})
+    containers = dep["spec"]["template"]["spec"]["containers"]
+    return {
+        "desired": dep["spec"].get("replicas", 0),
+        "ready": status.get("readyReplicas", 0),
+        "updated": status.get("updatedReplicas", 0),
+        "available": status.get("availableReplicas", 0),
+        "total": status.get("replicas", 0),
+        "image": next(c["image"] for c in containers if c["name"] == CONTAINER),
+        "generation": dep["metadata"]["generation"],
+        "observed": status.get("observedGeneration", 0),
+    }
+
+
+def pods(kubectl: Kubectl, echo: bool = False) -> list[dict[str, Any]]:
+    """The app's pods: name, phase, ready, image, node (deleting ones left out)."""
+    found = []
+    for pod in kubectl.get_json("pods", "-l", SELECTOR, echo=echo)["items"]:
+        if pod["metadata"].get("deletionTimestamp"):
+            continue
+        conditions = pod.get("status", {}).get("conditions", [])
+        found.append({
+            "name": pod["metadata"]["name"],
+            "phase": pod.get("status", {}).get("phase"),
+            "ready": any(c["type"] == "Ready" and c["status"] == "True" for c in conditions),
+            "image": pod["spec"]["containers"][0]["image"],
+            "node": pod["spec"].get("nodeName"),
+            "ip": pod.get("status", {}).get("podIP"),
+        })
+    return found
+
+
+def service_url(kubectl: Kubectl, service: str = APP) -> str | None:
+    """Where the Service answers from this machine: a NodePort (kind maps it to localhost) or a
+    load balancer's address; None for a ClusterIP (use `kubectl port-forward`)."""
+    svc = kubectl.get_json(f"service/{service}", echo=True)
+    spec = svc["spec"]
+    if spec.get("type") == "NodePort":
+        return f"http://localhost:{spec['ports'][0]['nodePort']}"
+    if spec.get("type") == "LoadBalancer":
+        ingress = svc.get("status", {}).get("loadBalancer", {}).get("ingress") or []
+        if not ingress:
+            return None  # <pending>: no load-balancer controller (kind has none)
+        address = ingress[0].get("ip") or ingress[0].get("hostname")
+        return f"http://{address}:{spec['ports'][0]['port']}"
+    return None
+
+
+def endpoints(kubectl: Kubectl, service: str = APP) -> list[str]:
+    """Ready pod addresses behind the Service, from its EndpointSlices."""
+    slices = kubectl.get_json("endpointslices", "-l", f"kubernetes.io/service-name={service}")
+    return sorted(
+        address
+        for item in slices["items"]
+        for endpoint in item.get("endpoints") or []
+        if (endpoint.get("conditions") or {}).get("ready")
+        for address in endpoint.get("addresses", [])
+    )
+
+
+def scale(kubectl: Kubectl, replicas: int, timeout: int = 120) -> Step:
+    """`kubectl scale`, then wait until that many pods are Ready."""
+    started = time.perf_counter()
+    kubectl.run("scale", f"deployment/{APP}", f"--replicas={replicas}")
+    wait_for_ready_count(kubectl, replicas, timeout)
+    return Step("scale", time.perf_counter() - started, {"replicas": replicas})
+
+
+def wait_for_ready_count(kubectl: Kubectl, count: int, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        status = deployment_status(kubectl)
+        if status["ready"] == count and status["total"] == count and \
+                status["observed"] >= status["generation"]:
+            return
+        time.sleep(0.25)
+    raise ShipmlError(f"{count} ready replicas not reached in {timeout:.0f} s: {status}")
+
+
+def delete_pod_and_wait(kubectl: Kubectl, timeout: float = 120) -> Step:
+    """Self-healing: delete one pod, then watch the ReplicaSet replace it until all are Ready."""
+    started = time.perf_counter()
+    before = pods(kubectl, echo=True)
+    if not before:
+        raise ShipmlError(f"no pods with label {SELECTOR}: apply an overlay first")
+    victim = before[0]["name"]
+    desired = deployment_status(kubectl)["desired"]
+    kubectl.run("delete", "pod", victim, "--wait=false")
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        now = pods(kubectl)
+        new = [p for p in now if p["name"] not in {b["name"] for b in before}]
+        if new and sum(p["ready"] for p in now) == desired and len(now) == desired:
+            seconds = time.perf_counter() - started
+            print(f"{victim} deleted; {new[0]['name']} replaced it, Ready after {seconds:.1f} s")
+            return Step("self-heal", seconds, {"deleted": victim, "replacement": new[0]["name"]})
+        time.sleep(0.2)
+    raise ShipmlError(f"no replacement for {victim} became Ready within {timeout:.0f} s")
+
+
+def rolling_update(kubectl: Kubectl, image: str, *, url: str | None = None,
+                   timeout: int = 180, max_requests: int = 5000) -> Step:
+    """Change the image and watch the rollout. The lowest number of Ready pods seen is recorded
+    (maxUnavailable: 0 keeps it at the desired count); with `url`, a load generator counts the
+    requests that fail meanwhile."""
+    started = time.perf_counter()
+    desired = deployment_status(kubectl)["desired"]
+    load = LoadGenerator(url, max_requests=max_requests, max_seconds=timeout) if url else None
+    if load:
+        load.__enter__()
+    try:
+        kubectl.run("set", "image", f"deployment/{APP}", f"{CONTAINER}={image}")
+        kubectl.run("annotate", f"deployment/{APP}", "--overwrite",
+                    f"kubernetes.io/change-cause=image {image}")
+        lowest = watch_rollout(kubectl, image, desired, timeout)
+    finally:
+        if load:
+            load.__exit__(None, None, None)
+    seconds = time.perf_counter() - started
+    result: LoadResult | None = load.result if load else None
+    print(f"rolled out {image} in {seconds:.1f} s; fewest Ready pods during the update: {lowest}"
+          + (f"; load: {result}" if result else ""))
+    return Step("rolling-update", seconds, {"image": image, "min_ready": lowest, "load": result})
+
+
+def watch_rollout(kubectl: Kubectl, image: str, desired: int, timeout: float) -> int:
+    """Poll until every pod runs `image` and is Ready; return the fewest Ready pods seen."""
+    lowest = desired
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        now = pods(kubectl)
+        lowest = min(lowest, sum(p["ready"] for p in now))
+        status = deployment_status(kubectl)
+        if (status["observed"] >= status["generation"] and status["updated"] == desired
+                and status["ready"] == desired and status["total"] == desired
+                and all(p["image"] == image and p["ready"] for p in now)):
+            return lowest
+        time.sleep(0.2)
+    raise ShipmlError(f"rollout of {image} not finished in {timeout:.0f} s "
+                      f"(`kubectl describe deployment/{APP}` says why)")
+
+
+def rollback(kubectl: Kubectl, timeout: int = 180) -> Step:
+    """`kubectl rollout undo`: back to the previous ReplicaSet's pod template."""
+    started = time.perf_counter()
+    kubectl.run("rollout", "history", f"deployment/{APP}")
+    kubectl.run("rollout", "undo", f"deployment/{APP}")
+    status = deployment_status(kubectl)
+    watch_rollout(kubectl, status["image"], status["desired"], timeout)
+    seconds = time.perf_counter() - started
+    print(f"rolled back to {status['image']} in {seconds:.1f} s")
+    return Step("rollback", seconds, {"image": status["image"]})
+
+
+def delete_app(kubectl: Kubectl, overlay: str | Path = "kind") -> Step:
+    """Remove everything the overlay created."""
+    started = time.perf_counter()
+    kubectl.run("delete", "-k", str(render.resolve(overlay)), "--ignore-not-found", "--wait=true",
+                namespaced=False)
+    return Step("delete", time.perf_counter() - started)
