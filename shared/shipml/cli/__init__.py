@@ -25,6 +25,7 @@ app = typer.Typer(
 core.register(app)
 app.add_typer(labs.app, name="labs")
 # Each concern registers its sub-commands below, one line each.
+app.add_typer(__import__("shipml.cli.cluster", fromlist=["app"]).app, name="cluster")
 
 
 def main(argv: list[str] | None = None) -> int:
