@@ -264,8 +264,8 @@ def build_rootfs(
     bars: bool = True,
 ) -> dict:
     """Debootstrap, customise and tar a root filesystem into ``tarball`` (plus a .json record)."""
-    tarball.parent.mkdir(parents=True, exist_ok=True)
     _check_can_debootstrap()
+    tarball.parent.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix="rootfs-", dir=tarball.parent))
     try:
         _run_debootstrap(

@@ -232,14 +232,14 @@ def run_container(
 
 
 def leftover_containers(
-    label_value: str | None = None, client: docker.DockerClient | None = None
+    labels: Mapping[str, str] | None = None, client: docker.DockerClient | None = None
 ) -> list[Container]:
-    """Containers (running or not) that carry the kit's label: normally none outside a block."""
+    """Containers (running or not) with the kit's label and ``labels``: none outside a block."""
     own_client = client is None
     client = client or docker_client()
     try:
-        label = LABEL if label_value is None else f"{LABEL}={label_value}"
-        return client.containers.list(all=True, filters={"label": label})
+        wanted = [LABEL] + [f"{key}={value}" for key, value in (labels or {}).items()]
+        return client.containers.list(all=True, filters={"label": wanted})
     finally:
         if own_client:
             client.close()
