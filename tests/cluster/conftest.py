@@ -6,9 +6,8 @@ from __future__ import annotations
 import shutil
 
 import pytest
-
 from shipml.cluster import kind
-from shipml.cluster.controlplane import build, down, missing_binaries, up, versions
+from shipml.cluster.controlplane import build, down, missing_binaries, up
 from shipml.errors import ShipmlError
 
 
@@ -65,4 +64,3 @@ def kind_cluster():
     return Kubectl(context=kind.kind_context(), namespace="shipml")
 
 
-__all__ = ["versions"]

@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from shipml.cli import main
 from shipml.cluster import policy, render, validate_path
 from shipml.errors import ShipmlError

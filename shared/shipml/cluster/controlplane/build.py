@@ -40,11 +40,14 @@ def missing_binaries() -> list[str]:
 
 def find_go() -> str:
     """The `go` command, or a ShipmlError saying the fake control plane needs Go to build."""
-    found = shutil.which("go") or next((p for p in GO_LOCATIONS if Path(p).exists()), None)
+    fetched = versions.cache_dir() / "go" / "toolchain" / versions.GO_TOOLCHAIN / "bin" / "go"
+    places = (*GO_LOCATIONS, str(fetched))  # the last one: fetched by .ci/setup.d/30-controlplane.sh
+    found = shutil.which("go") or next((p for p in places if Path(p).exists()), None)
     if found is None:
         raise ShipmlError(
             "Go is not installed, so the control-plane binaries cannot be built "
-            f"(they are missing from {versions.bin_dir()}); install Go 1.22+ from https://go.dev/dl/"
+            f"(they are missing from {versions.bin_dir()}); install Go 1.21+ from "
+            "https://go.dev/dl/ (it fetches the pinned toolchain itself)"
         )
     return found
 

@@ -1,0 +1,122 @@
+"""The workflow against a real control plane (kube-apiserver, controller manager, scheduler,
+etcd) whose nodes are kwok fakes: every object, controller and rollout is real; no container runs.
+Tests run in file order on one deployment and leave it as they found it."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import psutil
+import pytest
+from shipml.cluster import shell, workflow
+from shipml.cluster.controlplane import down, running, up
+from shipml.errors import ShipmlError
+
+pytestmark = [pytest.mark.controlplane, pytest.mark.slow]
+
+MISSPELT = {
+    "apiVersion": "v1", "kind": "ConfigMap",
+    "metadata": {"name": "misspelt", "namespace": "default", "labelz": {"a": "b"}},
+    "data": {"k": "v"},
+}
+
+
+def test_server_side_apply_with_strict_validation_rejects_a_misspelt_field(fake_cluster):
+    kubectl = fake_cluster.kubectl()
+    argv = kubectl.argv("apply", "--server-side", "--validate=strict", "-f", "-")
+    with pytest.raises(ShipmlError, match='unknown field "metadata.labelz"'):
+        shell.run(argv, input_text=json.dumps(MISSPELT))
+    lenient = kubectl.argv("apply", "--server-side", "--validate=ignore", "--dry-run=server", "-f", "-")
+    assert shell.run(lenient, input_text=json.dumps(MISSPELT)).returncode == 0  # what strict prevents
+
+
+def test_three_replicas_become_ready_on_fake_nodes(app):
+    status = workflow.deployment_status(app)
+    assert (status["desired"], status["ready"], status["available"]) == (3, 3, 3)
+    pods = workflow.pods(app)
+    assert len(pods) == 3 and all(p["ready"] and p["node"].startswith("kwok-node-") for p in pods)
+
+
+def test_service_endpoints_list_every_ready_pod(app):
+    expected = sorted(p["ip"] for p in workflow.pods(app))
+    deadline = time.monotonic() + 30
+    while workflow.endpoints(app) != expected and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert workflow.endpoints(app) == expected and len(expected) == 3
+
+
+def test_nodeport_service_has_a_url(app):
+    assert workflow.service_url(app) == "http://localhost:30080"
+
+
+def test_scale_up_and_back(app):
+    workflow.scale(app, 5)
+    assert workflow.deployment_status(app)["ready"] == 5
+    workflow.scale(app, 3)
+    assert len(workflow.pods(app)) == 3
+
+
+def test_a_deleted_pod_is_replaced(app):
+    before = {p["name"] for p in workflow.pods(app)}
+    step = workflow.delete_pod_and_wait(app)
+    after = {p["name"] for p in workflow.pods(app)}
+    assert step.detail["deleted"] in before and step.detail["deleted"] not in after
+    assert step.detail["replacement"] in after and len(after) == 3
+
+
+def test_rolling_update_to_v2_keeps_every_replica_ready_then_rolls_back(app):
+    step = workflow.rolling_update(app, "shipml-serving:0.2.0")
+    pods = workflow.pods(app)
+    assert {p["image"] for p in pods} == {"shipml-serving:0.2.0"} and len(pods) == 3
+    assert step.detail["min_ready"] == 3  # maxUnavailable: 0, maxSurge: 1
+    back = workflow.rollback(app)
+    assert back.detail["image"] == "shipml-serving:0.1.0"
+    assert {p["image"] for p in workflow.pods(app)} == {"shipml-serving:0.1.0"}
+
+
+def test_reapplying_after_set_image_reports_the_field_manager_conflict(app):
+    workflow.rolling_update(app, "shipml-serving:0.2.0")
+    with pytest.raises(ShipmlError, match="conflict"):
+        workflow.apply_overlay(app, "kind")
+    workflow.apply_overlay(app, "kind", force_conflicts=True)
+    workflow.wait_for_rollout(app)
+    assert workflow.deployment_status(app)["image"] == "shipml-serving:0.1.0"
+
+
+def test_hpa_is_accepted_and_evaluated_by_the_controller(app):
+    deadline = time.monotonic() + 60
+    conditions = {}
+    while time.monotonic() < deadline:
+        hpa = app.get_json("hpa/shipml-serving")
+        conditions = {c["type"]: c for c in hpa.get("status", {}).get("conditions", [])}
+        if "ScalingActive" in conditions:
+            break
+        time.sleep(1)
+    assert conditions["AbleToScale"]["status"] == "True"
+    # No metrics-server here, exactly like a fresh kind cluster: the HPA cannot read CPU use.
+    assert conditions["ScalingActive"]["status"] == "False"
+    assert conditions["ScalingActive"]["reason"] == "FailedGetResourceMetric"
+
+
+def test_pod_disruption_budget_counts_the_pods(app):
+    deadline = time.monotonic() + 30
+    status = {}
+    while time.monotonic() < deadline:
+        status = app.get_json("pdb/shipml-serving").get("status", {})
+        if status.get("expectedPods") == 3:
+            break
+        time.sleep(0.5)
+    assert (status["expectedPods"], status["disruptionsAllowed"]) == (3, 1)
+
+
+def test_up_and_down_leave_no_process_behind(tmp_path, fake_cluster):
+    state = tmp_path / "second"
+    cluster = up(1, state_dir=state, build=False)
+    assert running(state) is not None and running(state).server != fake_cluster.server
+    pids = list(cluster.pids.values())
+    assert len(pids) == 5
+    assert down(state_dir=state) is True
+    assert not any(psutil.pid_exists(pid) and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+                   for pid in pids)
+    assert not state.exists() and running(state) is None

@@ -1,0 +1,91 @@
+"""Small parts: version pins agree with the Go wrapper modules, kubectl command lines, the load
+generator against a real local HTTP server."""
+
+from __future__ import annotations
+
+import re
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+from shipml.cluster import Kubectl
+from shipml.cluster.controlplane import build, versions
+from shipml.cluster.loadgen import LoadGenerator, check_target
+from shipml.errors import ShipmlError
+from shipml.paths import repo_root
+
+MODULES = repo_root() / "deploy" / "controlplane"
+
+
+def go_mod(name: str) -> str:
+    return (MODULES / name / "go.mod").read_text()
+
+
+def test_python_pins_match_the_go_wrapper_modules():
+    assert f"k8s.io/kubernetes {versions.KUBERNETES_VERSION}" in go_mod("kubernetes")
+    assert f"go.etcd.io/etcd/server/v3 {versions.ETCD_VERSION}" in go_mod("etcd")
+    assert f"sigs.k8s.io/kwok {versions.KWOK_VERSION}" in go_mod("kwok")
+    for name in ("kubernetes", "etcd", "kwok"):
+        assert f"toolchain {versions.GO_TOOLCHAIN}" in go_mod(name)
+        assert (MODULES / name / "go.sum").stat().st_size > 0
+
+
+def test_every_staging_module_is_replaced_with_the_same_release():
+    staging = re.findall(r"^\t(k8s\.io/\S+) => (k8s\.io/\S+) (v\S+)$", go_mod("kubernetes"), re.M)
+    minor = versions.KUBERNETES_VERSION.replace("v1.", "v0.")
+    assert len(staging) >= 30
+    assert all(a == b and v == minor for a, b, v in staging)
+
+
+def test_cache_and_state_dirs_follow_the_environment(monkeypatch, tmp_path):
+    monkeypatch.setenv("SHIPML_CACHE_DIR", str(tmp_path / "c"))
+    monkeypatch.setenv("SHIPML_STATE_DIR", str(tmp_path / "s"))
+    assert versions.bin_dir() == tmp_path / "c" / "controlplane" / versions.KUBERNETES_VERSION / "bin"
+    assert versions.state_dir() == tmp_path / "s" / "fake-cluster"
+    assert build.go_env()["GOCACHE"].startswith(str(tmp_path / "c"))
+    assert build.go_env()["GOTOOLCHAIN"] == versions.GO_TOOLCHAIN
+
+
+def test_kubectl_command_lines_name_the_cluster():
+    kubectl = Kubectl(Path("/tmp/kc"), "ctx", "shipml")
+    assert kubectl.argv("get", "pods") == [
+        "kubectl", "--kubeconfig=/tmp/kc", "--context=ctx", "--namespace=shipml", "get", "pods"]
+    assert Kubectl().argv("version") == ["kubectl", "version"]
+
+
+@pytest.mark.parametrize("url", ["http://example.com/", "http://10.0.0.8:30080/", "http://[::2]/"])
+def test_load_generator_refuses_other_hosts(url):
+    with pytest.raises(ShipmlError, match="only localhost"):
+        check_target(url)
+
+
+def test_load_generator_accepts_loopback_and_the_cluster_url():
+    check_target("http://localhost:30080/x")
+    check_target("http://127.0.0.1:30080/x")
+    check_target("http://10.0.0.8/x", cluster_url="http://10.0.0.8")
+
+
+class EveryThirdFails(BaseHTTPRequestHandler):
+    count = 0
+
+    def do_GET(self):  # noqa: N802 (http.server's naming)
+        type(self).count += 1
+        self.send_response(503 if type(self).count % 3 == 0 else 200)
+        self.end_headers()
+
+    def log_message(self, *args):
+        pass
+
+
+def test_load_generator_counts_failures_and_stops_at_its_bound():
+    server = ThreadingHTTPServer(("127.0.0.1", 0), EveryThirdFails)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        with LoadGenerator(f"http://127.0.0.1:{server.server_port}/", max_requests=30) as load:
+            load._thread.join(timeout=20)
+    finally:
+        server.shutdown()
+    assert (load.result.sent, load.result.failed) == (30, 10)
+    assert load.result.reasons == {"HTTP 503": 10}
+    assert "30 requests" in str(load.result)
