@@ -41,11 +41,13 @@ labs: install
 # with the CI sizes from tests/notebook_params.yml injected by papermill.
 notebooks: install
 	rm -rf build/nbval build/answers
+	mkdir -p build/home
 	$(BIN)/python tests/prepare_notebooks.py build/nbval
 	$(TEST_ENV) $(BIN)/pytest -p no:cacheprovider --nbval-lax --nbval-kernel-name shipml \
 	    --nbval-cell-timeout 900 build/nbval
 
 unit: install
+	mkdir -p build/home
 	$(TEST_ENV) $(BIN)/pytest tests
 
 test: install
