@@ -101,7 +101,7 @@ def test_a_ca_bundle_is_baked_in_and_named_by_pip_and_requests(client, tmp_path,
         result = base.build_base_image(unique_tag, ca_bundle=bundle, echo=lambda _: None, bars=False)
         assert result.built
         labels = client.images.get(unique_tag).labels
-        assert labels[f"{base.LABEL}.ca-sha256"] == base._sha256(bundle)
+        assert labels[f"{base.IMAGE_LABEL}.ca-sha256"] == base._sha256(bundle)
         out = _run_python(
             unique_tag,
             "import os, hashlib; p = os.environ['PIP_CERT'];"

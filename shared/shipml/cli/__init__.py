@@ -26,6 +26,7 @@ core.register(app)
 app.add_typer(labs.app, name="labs")
 # Each concern registers its sub-commands below, one line each.
 app.add_typer(__import__("shipml.cli.cluster", fromlist=["app"]).app, name="cluster")
+app.add_typer(__import__("shipml.cli.docker", fromlist=["app"]).app, name="docker")
 
 
 def main(argv: list[str] | None = None) -> int:

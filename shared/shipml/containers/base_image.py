@@ -37,6 +37,8 @@ from shipml.errors import ShipmlError
 DEFAULT_TAG = "python:3.11-slim"
 DEFAULT_SUITE = "bookworm"
 DEFAULT_MIRROR = "http://deb.debian.org/debian"
+# Labels on the image record how it was made (and which CA bundle it trusts).
+IMAGE_LABEL = "io.shipml.base-image"
 PACKAGES = ("python3", "python3-pip", "python3-venv", "ca-certificates")
 # Bump when the customisation of the root filesystem changes: old cached tarballs are then ignored.
 RECIPE_VERSION = 1
@@ -321,8 +323,8 @@ def image_changes(python_version: str, suite: str, mirror: str, ca_sha256: str |
         "ENV LANG=C.UTF-8",
         f"ENV PYTHON_VERSION={python_version}",
         'CMD ["python3"]',
-        f"LABEL {LABEL}.base-image=1 {LABEL}.suite={suite} {LABEL}.mirror={mirror} "
-        f"{LABEL}.ca-sha256={ca_sha256 or 'none'}",
+        f"LABEL {IMAGE_LABEL}=1 {IMAGE_LABEL}.suite={suite} {IMAGE_LABEL}.mirror={mirror} "
+        f"{IMAGE_LABEL}.ca-sha256={ca_sha256 or 'none'}",
     ]
     if ca_sha256:
         changes += [f"ENV {name}={CA_PATH_IN_IMAGE}" for name in CA_VARIABLES]
@@ -393,7 +395,7 @@ def build_base_image(
                 time.perf_counter() - started,
                 size_bytes=existing.attrs.get("Size"),
             )
-            baked = labels.get(f"{LABEL}.ca-sha256", "none")
+            baked = labels.get(f"{IMAGE_LABEL}.ca-sha256", "none")
             baked = None if baked == "none" else baked
             if ca_sha256 and baked != ca_sha256:
                 result.notes.append(

@@ -14,7 +14,7 @@ from typing import Literal
 import docker
 from docker.errors import APIError, ImageNotFound
 
-from shipml.containers.engine import LABEL, docker_client
+from shipml.containers.engine import docker_client
 from shipml.errors import ShipmlError
 
 Progress = Literal["bar", "lines", "none"]
@@ -91,7 +91,7 @@ def _stream_build(
             tag=tag,
             buildargs=buildargs,
             target=target,
-            labels={LABEL: "build", **(labels or {})},
+            labels={"io.shipml.built-by": "shipml.containers", **(labels or {})},
             nocache=nocache,
             pull=False,
             rm=True,
