@@ -1,0 +1,207 @@
+"""The grading worker: runs ONE rebuilt notebook with papermill and reports, cell by cell, to its parent.
+
+Started by :mod:`shipml.grading.sandbox` as ``python -m shipml.grading.worker JOB.json`` in its own
+session (so the parent can kill the whole process group), it
+
+1. applies the resource limits (:mod:`shipml.grading.limits`) to itself; the kernel inherits them;
+2. moves its stdout to a private file descriptor (not inherited by the kernel) and points fd 1 and 2
+   at a log file, so student code writing to "stdout" cannot forge the report;
+3. runs the notebook with papermill (kernel ``shipml``, injected ``seed``/``answers_path``/``grading``,
+   a per-cell timeout that interrupts the kernel, errors allowed so later questions still run, and
+   outputs capped per cell);
+4. after every cell, reads what was appended to the answers file and reports those lines *as
+   produced by that cell*. The grader accepts an answer only from the check cell of its question,
+   so records written from an answer cell, or a rewritten file, earn nothing and are flagged.
+
+Each report is one JSON line: ``start`` (cell index), ``cell`` (status, error name, new answer
+records), ``halt`` (the kernel died or exited: return code), ``done``. The worker never computes a
+verdict: the grader does, in its own process.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+GRADER_ENGINE = "shipml-grader"
+MAX_RECORD_BYTES = 2_000_000  # per cell: an answer is plain data, not a data set
+
+
+class Channel:
+    """JSON lines to the parent, on a descriptor the kernel does not inherit."""
+
+    def __init__(self, fd: int):
+        self._file = os.fdopen(fd, "w", buffering=1)
+
+    def send(self, **event: Any) -> None:
+        self._file.write(json.dumps(event) + "\n")
+        self._file.flush()
+
+
+class AnswerTap:
+    """Reads the answers file after each cell; notices lines that vanish or change afterwards."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.seen = b""
+        self.rewritten = False
+
+    def new_lines(self) -> tuple[list[str], list[str]]:
+        """(new complete lines, problems) since the last call."""
+        problems: list[str] = []
+        try:
+            data = self.path.read_bytes() if self.path.exists() and not self.path.is_symlink() else None
+        except OSError as exc:
+            data, problems = None, [f"answers file unreadable: {exc}"]
+        if data is None:
+            if self.seen:
+                problems.append("answers file removed or replaced")
+                self.rewritten = True
+            return [], problems
+        if not data.startswith(self.seen):
+            problems.append("answers written earlier were changed")
+            self.rewritten = True
+            self.seen = data[: len(data) - len(data.split(b"\n")[-1])]
+            return [], problems
+        fresh = data[len(self.seen):]
+        complete = fresh[: fresh.rfind(b"\n") + 1] if b"\n" in fresh else b""
+        self.seen += complete
+        if len(complete) > MAX_RECORD_BYTES:
+            return [], [f"{len(complete):,} bytes of answers from one cell (limit {MAX_RECORD_BYTES:,})"]
+        lines = [ln for ln in complete.decode("utf-8", "replace").split("\n") if ln.strip()]
+        return lines, problems
+
+
+def _client_class(channel: Channel, tap: AnswerTap, output_cap: int):
+    from nbclient.exceptions import CellTimeoutError, DeadKernelError
+    from papermill.clientwrap import PapermillNotebookClient
+
+    class GraderClient(PapermillNotebookClient):
+        """Papermill's client, cell by cell, reporting to the parent and capping outputs."""
+
+        def execute(self, **kwargs):
+            self.reset_execution_trackers()
+            with self.setup_kernel(**kwargs):
+                self._run_cells()
+            return self.nb
+
+        def _run_cells(self) -> None:
+            for index, cell in enumerate(self.nb.cells):
+                if cell.cell_type != "code":
+                    continue
+                self._budget, self._dropped, self._timed_out = output_cap, 0, False
+                channel.send(event="start", index=index, id=cell.get("id", ""), t=time.time())
+                halt = None
+                try:
+                    self.nb_man.cell_start(cell, index)
+                    self.execute_cell(cell, index)
+                except DeadKernelError as exc:
+                    halt = {"kind": "died", "detail": str(exc)}
+                except CellTimeoutError as exc:
+                    halt = {"kind": "timeout", "detail": str(exc).splitlines()[0]}
+                finally:
+                    self.nb_man.cell_complete(self.nb.cells[index], cell_index=index)
+                reply = getattr(self, "_last_reply", None) or {}
+                self._last_reply = None
+                lines, problems = tap.new_lines()
+                if self._dropped:
+                    cell.outputs.append({"output_type": "stream", "name": "stderr",
+                                         "text": f"\n[grader: {self._dropped:,} more output bytes dropped]\n"})
+                status = "timeout" if self._timed_out else reply.get("status", "none")
+                channel.send(event="cell", index=index, id=cell.get("id", ""), status=status,
+                             ename=reply.get("ename", ""), evalue=str(reply.get("evalue", ""))[:500],
+                             records=lines, problems=problems, dropped=self._dropped)
+                if halt:
+                    halt["returncode"] = self._kernel_returncode()
+                    channel.send(event="halt", index=index, id=cell.get("id", ""), **halt)
+                    return
+
+        def _kernel_returncode(self):
+            process = getattr(getattr(self.km, "provisioner", None), "process", None)
+            if process is None:
+                return None
+            try:
+                return process.wait(timeout=5)
+            except Exception:
+                return None
+
+        def on_executed(self, cell, cell_index, execute_reply):
+            self._last_reply = (execute_reply or {}).get("content", {})
+
+        async def _async_handle_timeout(self, timeout, cell=None):
+            self._timed_out = True
+            return await super()._async_handle_timeout(timeout, cell)
+
+        def process_message(self, msg, cell, cell_index):
+            if msg["msg_type"] in ("stream", "display_data", "execute_result", "error", "update_display_data"):
+                size = len(json.dumps(msg["content"]))
+                if size > self._budget:
+                    self._dropped += size
+                    self._budget = 0
+                    return None
+                self._budget -= size
+            return super().process_message(msg, cell, cell_index)
+
+    return GraderClient
+
+
+def _register_engine(client_class) -> None:
+    from papermill.engines import NBClientEngine, papermill_engines
+    from papermill.utils import merge_kwargs, remove_args
+
+    class GraderEngine(NBClientEngine):
+        @classmethod
+        def execute_managed_notebook(cls, nb_man, kernel_name, log_output=False, stdout_file=None,
+                                     stderr_file=None, start_timeout=60, execution_timeout=None, **kwargs):
+            kwargs = remove_args(["input_path", "timeout", "startup_timeout"], **kwargs)
+            client = client_class(nb_man, **merge_kwargs(
+                kwargs, timeout=execution_timeout, startup_timeout=start_timeout, kernel_name=kernel_name,
+                log=logging.getLogger("papermill"), log_output=False))
+            client.on_cell_executed = client.on_executed
+            return client.execute()
+
+    papermill_engines.register(GRADER_ENGINE, GraderEngine)
+
+
+def run(job: dict[str, Any], channel: Channel) -> None:
+    import papermill
+
+    from shipml.grading import limits
+
+    applied = limits.apply(limits.Limits(**job["limits"]))
+    channel.send(event="limits", limits={k: list(v) for k, v in applied.items()})
+    tap = AnswerTap(Path(job["answers"]))
+    _register_engine(_client_class(channel, tap, job["output_cap"]))
+    try:
+        papermill.execute_notebook(
+            job["input"], job["output"], parameters=job["parameters"], engine_name=GRADER_ENGINE,
+            kernel_name=job["kernel"], progress_bar=False, cwd=job["cwd"], start_timeout=120,
+            execution_timeout=job["cell_timeout"], allow_errors=True, interrupt_on_timeout=True,
+        )
+    except Exception as exc:  # papermill/kernel start problems: report, never hide
+        channel.send(event="halt", index=-1, kind="grader", detail=f"{type(exc).__name__}: {exc}"[:500],
+                     returncode=None)
+    channel.send(event="done")
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    job = json.loads(Path(argv[0]).read_text())
+    channel = Channel(os.dup(1))  # os.dup: not inheritable, so the kernel never holds it
+    log = os.open(job["log"], os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    os.dup2(log, 1)
+    os.dup2(log, 2)
+    sys.stdout = os.fdopen(1, "w", buffering=1)
+    sys.stderr = os.fdopen(2, "w", buffering=1)
+    logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
+    run(job, channel)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
