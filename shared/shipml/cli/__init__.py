@@ -27,6 +27,10 @@ app.add_typer(labs.app, name="labs")
 # Each concern registers its sub-commands below, one line each.
 app.add_typer(__import__("shipml.cli.cluster", fromlist=["app"]).app, name="cluster")
 app.add_typer(__import__("shipml.cli.docker", fromlist=["app"]).app, name="docker")
+app.add_typer(__import__("shipml.cli.edge", fromlist=["app"]).app, name="edge")
+app.command("serve")(__import__("shipml.cli.serve", fromlist=["serve"]).serve)
+app.command("grade")(__import__("shipml.cli.grade", fromlist=["grade"]).grade)
+app.add_typer(__import__("shipml.cli.batch", fromlist=["app"]).app, name="batch")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -111,21 +111,24 @@ def onnx_input_types(schema: FeatureSchema) -> list[tuple[str, Any]]:
 
 
 def fold_scaler_into_trees(pipeline: Pipeline) -> tuple[Pipeline, bool]:
-    """A copy of ``pipeline`` whose tree thresholds are in raw units and whose scaler is the identity.
+    """A copy of ``pipeline`` whose tree thresholds are float32 values in raw units, scaler the identity.
 
-    Returns ``(pipeline, True)`` when folded, ``(pipeline, False)`` (unchanged, not copied) when the
+    For the ONNX graph only (its float64 scikit-learn predictions are *not* the original's). Each
+    threshold ``t`` becomes the float32 ``T`` for which a raw value ``x`` typed as a decimal goes left
+    (``float32(x) <= T``) exactly when scikit-learn sends it left (``(x - mean) / scale <= t`` in
+    float64): see :func:`float32_threshold`. Returns ``(pipeline, False)`` unchanged when the
     classifier is not a histogram gradient boosting model behind a StandardScaler.
     """
     clf = pipeline.steps[-1][1]
     preprocess = pipeline.steps[0][1] if len(pipeline.steps) > 1 else None
     if not isinstance(clf, HistGradientBoostingClassifier) or not hasattr(preprocess, "output_indices_"):
         return pipeline, False
-    scalers = [(name, t) for name, t, _ in preprocess.transformers_ if isinstance(t, StandardScaler)]
+    scalers = [name for name, t, _ in preprocess.transformers_ if isinstance(t, StandardScaler)]
     if not scalers:
         return pipeline, False
     folded = copy.deepcopy(pipeline)
     folded_pre, folded_clf = folded.steps[0][1], folded.steps[-1][1]
-    for name, _ in scalers:
+    for name in scalers:
         scaler = folded_pre.named_transformers_[name]
         where = folded_pre.output_indices_[name]
         mean = scaler.mean_ if scaler.with_mean else np.zeros(scaler.n_features_in_)
@@ -133,16 +136,43 @@ def fold_scaler_into_trees(pipeline: Pipeline) -> tuple[Pipeline, bool]:
         for trees in folded_clf._predictors:
             for tree in trees:
                 nodes = tree.nodes
-                inner = ~nodes["is_leaf"].astype(bool) & ~nodes["is_categorical"].astype(bool)
-                in_block = (nodes["feature_idx"] >= where.start) & (nodes["feature_idx"] < where.stop)
-                pick = inner & in_block
-                j = nodes["feature_idx"][pick] - where.start
-                nodes["num_threshold"][pick] = nodes["num_threshold"][pick] * scale[j] + mean[j]
-        scaler.mean_ = np.zeros_like(scaler.mean_) if scaler.mean_ is not None else None
-        scaler.scale_ = np.ones_like(scaler.scale_) if scaler.scale_ is not None else None
+                for k in np.flatnonzero(~nodes["is_leaf"].astype(bool) & ~nodes["is_categorical"].astype(bool)):
+                    j = int(nodes["feature_idx"][k]) - where.start
+                    if 0 <= j < where.stop - where.start:
+                        nodes["num_threshold"][k] = float32_threshold(
+                            float(nodes["num_threshold"][k]), float(mean[j]), float(scale[j]))
+        if scaler.mean_ is not None:
+            scaler.mean_ = np.zeros_like(scaler.mean_)
+        if scaler.scale_ is not None:
+            scaler.scale_ = np.ones_like(scaler.scale_)
         if getattr(scaler, "var_", None) is not None:
             scaler.var_ = np.ones_like(scaler.var_)
     return folded, True
+
+
+def float32_threshold(t: float, mean: float, scale: float, steps: int = 4) -> float:
+    """The float32 threshold in raw units that splits decimals as ``(x - mean) / scale <= t`` does.
+
+    ``t * scale + mean`` is the boundary, but scikit-learn's thresholds often sit within one float64
+    ulp of a scaled training value, on either side: float32 rounding alone would then send that value
+    the wrong way. So the float32 neighbours of the boundary are tried, each read back as the shortest
+    decimal that rounds to it (what a user types: 114.5, 45.67) and judged by scikit-learn's own float64
+    arithmetic; the largest one that goes left wins.
+    """
+    def goes_left(c: np.float32) -> bool:
+        return (float(str(c)) - mean) / scale <= t  # str() of a float32 is its shortest decimal
+
+    v = np.float32(t * scale + mean)
+    down, up = np.float32(-np.inf), np.float32(np.inf)
+    for _ in range(steps):
+        if goes_left(v):
+            nxt = np.nextafter(v, up)
+            if not goes_left(nxt):
+                return float(v)
+            v = nxt
+        else:
+            v = np.nextafter(v, down)
+    return float(v)
 
 
 def pipeline_to_onnx(pipeline: Pipeline, schema: FeatureSchema, target_opset: int | None = None

@@ -1,0 +1,279 @@
+"""What runs on the device: ``python -m shipml.edge predict|serve EDGE_BUNDLE``.
+
+Only the standard library (``argparse``, ``csv``, ``json``, ``http.server``), numpy and onnxruntime:
+no typer, no FastAPI, no pandas, no scikit-learn, so the edge image stays small. The development
+machine's ``shipml edge predict`` calls the same :func:`predict_file`.
+
+HTTP API of ``serve`` (JSON):
+
+* ``GET /health`` → ``{"status": "ok", "model": ..., "version": ..., "backend": "onnx"}``
+* ``POST /predict`` with ``{"instances": [{feature: value, ...}, ...]}`` →
+  ``{"model": ..., "version": ..., "predictions": [{"label": 0, "probabilities": {"legit": .., "fraud": ..}}]}``;
+  a bad request gets 400 with ``{"error": "one line", "problems": [...]}``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import sys
+import threading
+from collections.abc import Iterable, Mapping, Sequence
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from shipml.edge.runtime import OnnxPredictor
+from shipml.errors import SchemaError, ShipmlError
+from shipml.schema import FeatureSchema
+
+MAX_BODY_BYTES = 1 << 20
+MAX_INSTANCES = 10_000
+_TRUE, _FALSE = {"true", "1", "yes", "t", "y"}, {"false", "0", "no", "f", "n"}
+
+
+# ---- input: CSV (stdlib csv) or JSON, into columns -------------------------------------------------
+
+def _cell(text: str, dtype: str) -> Any:
+    """A CSV cell as the schema's type; text that is not a number stays text (validation reports it)."""
+    text = text.strip()
+    if dtype == "category":
+        return text
+    if dtype == "bool" and text.lower() in _TRUE | _FALSE:
+        return text.lower() in _TRUE
+    try:
+        return float(text)
+    except ValueError:
+        return text if text else None
+
+
+def read_csv_columns(path: str | Path, schema: FeatureSchema) -> dict[str, list[Any]]:
+    """Columns of a CSV file, typed by the schema (other columns kept as text, e.g. ``id``)."""
+    path = Path(path)
+    if not path.is_file():
+        raise ShipmlError(f"{path}: no such file")
+    types = {f.name: f.dtype for f in schema.features}
+    with open(path, newline="") as f:
+        reader = csv.reader(f)
+        header = next(reader, None)
+        if not header:
+            raise ShipmlError(f"{path}: empty CSV file (a header line is needed)")
+        header = [h.strip() for h in header]
+        columns: dict[str, list[Any]] = {h: [] for h in header}
+        for line_no, row in enumerate(reader, start=2):
+            if not row:
+                continue
+            if len(row) != len(header):
+                raise ShipmlError(f"{path}: line {line_no} has {len(row)} fields, the header has {len(header)}")
+            for name, text in zip(header, row, strict=True):
+                columns[name].append(_cell(text, types[name]) if name in types else text)
+    return columns
+
+
+def records_to_columns(instances: Any, schema: FeatureSchema) -> dict[str, list[Any]]:
+    """``[{feature: value}, ...]`` to columns; a record lacking a field or with an unknown one is an error."""
+    if not isinstance(instances, list) or not instances:
+        raise SchemaError("'instances' must be a non-empty list of objects")
+    if len(instances) > MAX_INSTANCES:
+        raise SchemaError(f"at most {MAX_INSTANCES:,} instances per request, got {len(instances):,}")
+    names = schema.names
+    known = set(names) | {schema.id_column}
+    problems = []
+    for i, record in enumerate(instances):
+        if not isinstance(record, Mapping):
+            problems.append(f"instance {i}: not an object")
+            continue
+        problems += [f"instance {i}: missing field '{n}'" for n in names if n not in record]
+        problems += [f"instance {i}: unexpected field '{k}'" for k in record if k not in known]
+    if problems:
+        more = f"; ... and {len(problems) - 5} more" if len(problems) > 5 else ""
+        raise SchemaError("; ".join(problems[:5]) + more)
+    columns = {n: [r[n] for r in instances] for n in names}
+    if any(schema.id_column in r for r in instances):
+        columns[schema.id_column] = [r.get(schema.id_column) for r in instances]
+    return columns
+
+
+def read_input(path: str | Path, schema: FeatureSchema) -> dict[str, list[Any]]:
+    """A ``.csv`` file, or a ``.json`` file holding ``{"instances": [...]}`` or a list of records."""
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix == ".csv":
+        return read_csv_columns(path, schema)
+    if suffix == ".json":
+        if not path.is_file():
+            raise ShipmlError(f"{path}: no such file")
+        try:
+            body = json.loads(path.read_text())
+        except ValueError as exc:
+            raise ShipmlError(f"{path}: not valid JSON ({exc})") from None
+        return records_to_columns(body.get("instances") if isinstance(body, dict) else body, schema)
+    raise ShipmlError(f"{path}: unsupported input type '{suffix or '(none)'}'; use .csv or .json")
+
+
+# ---- scoring ---------------------------------------------------------------------------------------
+
+def score_columns(predictor: OnnxPredictor, columns: Mapping[str, Sequence[Any]]) -> np.ndarray:
+    """Validate (every problem reported, one line) then return probabilities (rows, classes)."""
+    validation = predictor.validate(columns)
+    if validation.missing:
+        raise SchemaError(f"missing column(s): {', '.join(validation.missing)}")
+    if not validation.ok:
+        raise SchemaError(f"{validation.n_bad} invalid row(s): " + "; ".join(validation.problems(3)))
+    return predictor.predict_proba(validation.columns)
+
+
+def prediction_records(predictor: OnnxPredictor, proba: np.ndarray) -> list[dict[str, Any]]:
+    labels = predictor.metadata.class_labels
+    names = predictor.metadata.class_names
+    best = proba.argmax(axis=1)
+    return [{"label": labels[int(b)], "probabilities": {n: round(float(p), 7) for n, p in zip(names, row, strict=True)}}
+            for b, row in zip(best, proba, strict=True)]
+
+
+def predict_file(bundle: str | Path, input_path: str | Path, out: Any = None) -> int:
+    """Score a CSV/JSON file with an edge bundle; write CSV (``id``, ``label``, ``p_<class>``) to ``out``."""
+    predictor = OnnxPredictor.load(bundle)
+    columns = read_input(input_path, predictor.schema)
+    proba = score_columns(predictor, columns)
+    out = out or sys.stdout
+    writer = csv.writer(out, lineterminator="\n")
+    id_col = predictor.schema.id_column
+    ids: Iterable[Any] | None = columns.get(id_col)
+    header = ([id_col] if ids is not None else []) + ["label"] + [f"p_{n}" for n in predictor.metadata.class_names]
+    writer.writerow(header)
+    labels = np.asarray(predictor.metadata.class_labels)[proba.argmax(axis=1)]
+    for i, (label, row) in enumerate(zip(labels, proba, strict=True)):
+        writer.writerow(([ids[i]] if ids is not None else []) + [label.item()] + [f"{p:.7f}" for p in row])
+    return len(proba)
+
+
+# ---- the stdlib HTTP server ------------------------------------------------------------------------
+
+class EdgeHandler(BaseHTTPRequestHandler):
+    """``GET /health`` and ``POST /predict``; the predictor is set on the server."""
+
+    server_version = "shipml-edge"
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 (stdlib signature)
+        if getattr(self.server, "verbose", False):
+            super().log_message(format, *args)
+
+    def _send(self, status: int, body: dict[str, Any]) -> None:
+        data = json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def do_GET(self) -> None:  # noqa: N802 (stdlib name)
+        predictor: OnnxPredictor = self.server.predictor  # type: ignore[attr-defined]
+        if self.path.split("?")[0] == "/health":
+            self._send(200, {"status": "ok", "model": predictor.name, "version": predictor.version,
+                             "backend": "onnx"})
+        else:
+            self._send(404, {"error": f"no route GET {self.path}; try GET /health or POST /predict"})
+
+    def do_POST(self) -> None:  # noqa: N802
+        predictor: OnnxPredictor = self.server.predictor  # type: ignore[attr-defined]
+        if self.path.split("?")[0] != "/predict":
+            self._send(404, {"error": f"no route POST {self.path}; try POST /predict"})
+            return
+        try:
+            length = int(self.headers.get("Content-Length") or 0)
+        except ValueError:
+            length = -1
+        if length <= 0 or length > MAX_BODY_BYTES:
+            self.close_connection = True
+            self._send(413 if length > MAX_BODY_BYTES else 411,
+                       {"error": f"send a JSON body with a Content-Length of at most {MAX_BODY_BYTES} bytes"})
+            return
+        try:
+            body = json.loads(self.rfile.read(length))
+        except ValueError as exc:
+            self._send(400, {"error": f"body is not valid JSON ({exc})"})
+            return
+        try:
+            if not isinstance(body, dict) or "instances" not in body:
+                raise SchemaError('expected a JSON object {"instances": [{...}, ...]}')
+            columns = records_to_columns(body["instances"], predictor.schema)
+            proba = score_columns(predictor, columns)
+        except ShipmlError as exc:
+            self._send(400, {"error": str(exc), "problems": str(exc).split("; ")})
+            return
+        self._send(200, {"model": predictor.name, "version": predictor.version,
+                         "predictions": prediction_records(predictor, proba)})
+
+
+def make_server(bundle: str | Path, host: str = "127.0.0.1", port: int = 8080, verbose: bool = False
+                ) -> ThreadingHTTPServer:
+    """A ready (bound, not yet serving) HTTP server for an edge bundle; call ``serve_forever()``."""
+    predictor = OnnxPredictor.load(bundle)
+    try:
+        server = ThreadingHTTPServer((host, port), EdgeHandler)
+    except OSError as exc:
+        raise ShipmlError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+    server.daemon_threads = True
+    server.predictor = predictor  # type: ignore[attr-defined]
+    server.verbose = verbose  # type: ignore[attr-defined]
+    return server
+
+
+def serve_in_thread(server: ThreadingHTTPServer) -> threading.Thread:
+    thread = threading.Thread(target=server.serve_forever, name="shipml-edge", daemon=True)
+    thread.start()
+    return thread
+
+
+# ---- the command -----------------------------------------------------------------------------------
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m shipml.edge",
+                                     description="Run an ONNX edge bundle with onnxruntime only.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("predict", help="score a .csv or .json file; CSV on stdout")
+    p.add_argument("bundle", help="edge bundle folder (made by 'shipml edge export')")
+    p.add_argument("--input", required=True, help=".csv with a header, or .json with {\"instances\": [...]}")
+    p.add_argument("--output", help="write the CSV here instead of stdout")
+    s = sub.add_parser("serve", help="HTTP: GET /health, POST /predict")
+    s.add_argument("bundle")
+    s.add_argument("--host", default="127.0.0.1", help="address to bind (0.0.0.0 inside a container)")
+    s.add_argument("--port", type=int, default=8080)
+    s.add_argument("--verbose", action="store_true", help="log every request")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        if args.command == "predict":
+            if args.output:
+                with open(args.output, "w", newline="") as out:
+                    n = predict_file(args.bundle, args.input, out)
+                print(f"scored {n:,} rows -> {args.output}", file=sys.stderr)
+            else:
+                predict_file(args.bundle, args.input)
+            return 0
+        server = make_server(args.bundle, args.host, args.port, args.verbose)
+        predictor = server.predictor  # type: ignore[attr-defined]
+        host, port = server.server_address[:2]
+        print(f"serving {predictor.name} v{predictor.version} (onnx) on http://{host}:{port}", file=sys.stderr,
+              flush=True)
+        try:
+            server.serve_forever()
+        except KeyboardInterrupt:
+            pass
+        finally:
+            server.server_close()
+        return 0
+    except ShipmlError as exc:
+        print(f"shipml-edge: error: {exc}", file=sys.stderr)
+        return 1
+    except OSError as exc:
+        print(f"shipml-edge: error: {exc.strerror or exc}: {exc.filename or ''}", file=sys.stderr)
+        return 1
