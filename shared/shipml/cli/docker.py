@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import typer
@@ -53,6 +54,7 @@ def base_image_command(
         refresh_rootfs=refresh,
         cache_dir=cache_dir,
         echo=typer.echo,
+        bars=sys.stderr.isatty(),  # bars in a terminal, one line per phase in CI logs
     )
     if result.built:
         source = "cached root filesystem" if result.rootfs_from_cache else "fresh debootstrap"
