@@ -1,0 +1,134 @@
+"""Start a real model server in a child process from a notebook or a test, and always stop it.
+
+    with BackgroundServer(models_dir) as server:      # or server = BackgroundServer(...).start()
+        httpx.get(f"{server.url}/v2/health/ready")
+    # stopped here, even after an error; a forgotten server is stopped when Python exits
+
+The child runs ``python -m shipml serve`` on a free loopback port; its JSON log lines go to a file that
+:meth:`BackgroundServer.logs` reads. Extra ``SHIPML_*`` settings are passed as environment variables.
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import weakref
+from pathlib import Path
+from typing import Any
+
+from shipml.errors import ShipmlError
+
+_RUNNING: weakref.WeakSet[BackgroundServer] = weakref.WeakSet()
+
+
+def free_loopback_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class BackgroundServer:
+    """``shipml serve`` in a child process on 127.0.0.1; a context manager that always stops it."""
+
+    def __init__(self, models: str | Path, *, port: int | None = None, workers: int = 1,
+                 env: dict[str, str] | None = None, wait_ready: bool = True, timeout: float = 60.0) -> None:
+        self.models = Path(models)
+        self.port = port or free_loopback_port()
+        self.workers = workers
+        self.env = dict(env or {})
+        self.wait_ready = wait_ready
+        self.timeout = timeout
+        self.process: subprocess.Popen | None = None
+        self._log_dir = Path(tempfile.mkdtemp(prefix="shipml-server-"))
+        self.log_path = self._log_dir / "server.log"
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def pid(self) -> int | None:
+        return self.process.pid if self.process else None
+
+    def start(self) -> BackgroundServer:
+        if self.process is not None:
+            return self
+        env = {**os.environ, **self.env, "PYTHONUNBUFFERED": "1"}
+        cmd = [sys.executable, "-m", "shipml", "serve", "--models", str(self.models), "--host", "127.0.0.1",
+               "--port", str(self.port), "--workers", str(self.workers)]
+        with open(self.log_path, "ab") as log:
+            self.process = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env,
+                                            start_new_session=True)
+        _RUNNING.add(self)
+        try:
+            self._wait("/v2/health/ready" if self.wait_ready else "/v2/health/live")
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def _wait(self, path: str) -> None:
+        import httpx
+
+        deadline = time.monotonic() + self.timeout
+        while time.monotonic() < deadline:
+            if self.process is None or self.process.poll() is not None:
+                raise ShipmlError(f"the server exited while starting; its log says:\n{self.logs(tail=15)}")
+            try:
+                if httpx.get(self.url + path, timeout=1.0).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.1)
+        raise ShipmlError(f"the server did not answer {path} within {self.timeout:.0f}s; its log says:\n"
+                          f"{self.logs(tail=15)}")
+
+    def stop(self, timeout: float = 10.0) -> int | None:
+        """Stop the server (SIGTERM, then SIGKILL after ``timeout``); returns its exit code."""
+        proc, self.process = self.process, None
+        _RUNNING.discard(self)
+        if proc is None:
+            return None
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)  # its own session: the workers go too
+                proc.wait(5)
+        return proc.returncode
+
+    def logs(self, tail: int | None = None) -> str:
+        text = self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+        return "\n".join(text.splitlines()[-tail:]) if tail else text
+
+    def rss_bytes(self) -> int:
+        """Resident memory of the server and its workers."""
+        import psutil
+
+        if self.process is None:
+            return 0
+        proc = psutil.Process(self.process.pid)
+        return sum(p.memory_info().rss for p in [proc, *proc.children(recursive=True)])
+
+    def __enter__(self) -> BackgroundServer:
+        return self.start()
+
+    def __exit__(self, *exc: Any) -> None:
+        self.stop()
+
+    def __repr__(self) -> str:
+        state = "running" if self.process and self.process.poll() is None else "stopped"
+        return f"<BackgroundServer {self.url} {state}>"
+
+
+@atexit.register
+def _stop_all() -> None:
+    for server in list(_RUNNING):
+        server.stop(timeout=3)

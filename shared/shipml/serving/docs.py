@@ -1,0 +1,98 @@
+"""``/docs`` that works offline, and an OpenAPI schema that shows the models' real request bodies.
+
+FastAPI's default ``/docs`` page loads Swagger UI from a CDN: on a laptop without internet, in an air-
+gapped cluster or behind a strict proxy it stays blank. The JavaScript and CSS ship in the pinned
+``swagger-ui-bundle-v2`` wheel; the app serves them under ``/docs/static``.
+
+The hot routes read their body themselves (see :mod:`shipml.serving.routes_predict`), so FastAPI does not
+know their request models; :func:`build_openapi` adds them: the generated record and batch models of the
+default model, TF Serving's and v2's request shapes, and the API-key scheme when a key is set.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.openapi.utils import get_openapi
+from fastapi.responses import HTMLResponse
+from fastapi.staticfiles import StaticFiles
+from pydantic import BaseModel
+from pydantic.json_schema import models_json_schema
+
+from shipml import __version__
+from shipml.serving.schemas import TFPredictRequest, V2InferRequest
+
+DESCRIPTION = """A model server from the **shipml** teaching kit.
+
+* `POST /predict`, `POST /predict/batch`: the kit's typed API (the body schema is generated from the model bundle);
+* `/v1/models/...`: TensorFlow Serving's REST API; `/v2/...`: the Open Inference Protocol (KServe, Triton);
+* `/metrics`: Prometheus; `/v2/health/live`, `/v2/health/ready`: liveness and readiness.
+
+Every error is `{"error": "..."}` with a 4xx status that names the problem."""
+
+
+def swagger_assets() -> Any:
+    from swagger_ui_bundle import swagger_ui_path
+
+    return swagger_ui_path
+
+
+def add_docs(app: FastAPI) -> None:
+    """Serve Swagger UI and its assets from the app itself (no CDN)."""
+    app.mount("/docs/static", StaticFiles(directory=str(swagger_assets())), name="swagger-static")
+
+    @app.get("/docs", include_in_schema=False)
+    async def swagger_ui(request: Request) -> HTMLResponse:
+        root = request.scope.get("root_path", "")
+        return get_swagger_ui_html(
+            openapi_url=f"{root}/openapi.json", title="shipml model server",
+            swagger_js_url=f"{root}/docs/static/swagger-ui-bundle.js",
+            swagger_css_url=f"{root}/docs/static/swagger-ui.css",
+            swagger_favicon_url=f"{root}/docs/static/favicon-32x32.png",
+            swagger_ui_parameters={"tryItOutEnabled": True, "displayRequestDuration": True},
+        )
+
+
+def _schemas(models: dict[str, type[BaseModel]]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(refs by key, component schemas) for pydantic models, with OpenAPI-style $refs."""
+    keyed = [(m, "validation") for m in models.values()]
+    refs, defs = models_json_schema(keyed, ref_template="#/components/schemas/{model}")
+    by_key = {key: refs[(m, "validation")] for key, m in models.items()}
+    return by_key, defs.get("$defs", {})
+
+
+def build_openapi(app: FastAPI) -> dict[str, Any]:
+    """The OpenAPI document, cached per repository generation (a reload may change the models)."""
+    repo = getattr(app.state, "repository", None)
+    generation = repo.generation if repo is not None else -1
+    cached = getattr(app.state, "openapi_cache", None)
+    if cached and cached[0] == generation:
+        return cached[1]
+    doc = get_openapi(title="shipml model server", version=__version__, description=DESCRIPTION,
+                      routes=app.routes)
+    bodies: dict[str, type[BaseModel]] = {"tf": TFPredictRequest, "v2": V2InferRequest}
+    try:
+        default = repo.default() if repo is not None else None
+    except Exception:  # nothing loaded yet: the generic shapes only
+        default = None
+    if default is not None:
+        bodies["record"], bodies["batch"] = default.codec.record, default.codec.batch
+    refs, defs = _schemas(bodies)
+    components = doc.setdefault("components", {}).setdefault("schemas", {})
+    components.update(defs)
+    for path_item in doc.get("paths", {}).values():
+        for op in path_item.values():
+            key = op.pop("x-shipml-body", None) if isinstance(op, dict) else None
+            if key is None:
+                continue
+            schema = refs.get(key, {"type": "object"})
+            op["requestBody"] = {"required": True, "content": {"application/json": {"schema": schema}}}
+    settings = getattr(app.state, "settings", None)
+    if settings is not None and settings.api_key is not None:
+        doc["components"]["securitySchemes"] = {
+            "ApiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key"}}
+        doc["security"] = [{"ApiKey": []}]
+    app.state.openapi_cache = (generation, doc)
+    return doc

@@ -1,0 +1,41 @@
+"""Run the server under uvicorn: what ``shipml serve`` does (settings from ``SHIPML_*``, flags win)."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+from shipml.errors import ShipmlError
+
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+
+
+def run_server(models: str | Path, host: str = "127.0.0.1", port: int = 8000, workers: int = 1) -> None:
+    """Start uvicorn in this process (blocks until stopped). Writes nothing outside /tmp."""
+    import uvicorn
+
+    from shipml.serving.logs import uvicorn_log_config
+    from shipml.settings import Settings
+
+    models = Path(models)
+    if not models.is_dir():
+        raise ShipmlError(f"{models}: no such model repository folder (expected <name>/<version>/ bundles)")
+    os.environ["SHIPML_MODELS"] = str(models.resolve())
+    settings = Settings()
+    # Before any model library is imported: one thread per worker for OpenMP and BLAS.
+    for var in THREAD_VARIABLES:
+        os.environ.setdefault(var, str(settings.model_threads))
+    if workers > 1:  # each worker is a process: metrics are added up through files under /tmp
+        os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", tempfile.mkdtemp(prefix="shipml-metrics-"))
+    loop = "uvloop" if _importable("uvloop") else "asyncio"
+    http = "httptools" if _importable("httptools") else "h11"
+    uvicorn.run("shipml.serving.app:create_app", factory=True, host=host, port=port, workers=workers,
+                loop=loop, http=http, log_config=uvicorn_log_config(settings.log_level), access_log=False,
+                server_header=False, proxy_headers=False, timeout_graceful_shutdown=5)
+
+
+def _importable(name: str) -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec(name) is not None

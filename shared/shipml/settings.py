@@ -1,0 +1,91 @@
+"""The kit's one settings object: every knob of the running parts, read from ``SHIPML_*`` variables.
+
+Twelve-factor style: a container or a Kubernetes manifest configures the server with environment
+variables (``SHIPML_API_KEY=...``), a notebook or a test passes a :class:`Settings` directly.
+Nothing here has side effects; reading the environment happens when ``Settings()`` is built.
+
+=============================  ==================  =================================================
+variable                       default             meaning
+=============================  ==================  =================================================
+``SHIPML_MODELS``              ``models``          model repository: ``<name>/<version>/`` bundles
+``SHIPML_DEFAULT_MODEL``       (first by name)     model ``/predict`` serves when none is named
+``SHIPML_API_KEY``             (none: open)        when set, clients send ``X-API-Key`` (or Bearer)
+``SHIPML_MAX_BATCH_ROWS``      ``1000``            most rows in one request
+``SHIPML_MAX_REQUEST_BYTES``   ``1048576``         largest request body (413 beyond)
+``SHIPML_CORS_ORIGINS``        (none: CORS off)    browser origins allowed, comma separated or JSON
+``SHIPML_LOG_LEVEL``           ``info``            debug, info, warning, error
+``SHIPML_ACCESS_LOG``          ``errors``          ``all`` requests, only ``errors`` (>= 400 or slow), ``off``
+``SHIPML_SLOW_REQUEST_MS``     ``250``             a request slower than this is logged as slow
+``SHIPML_MODEL_THREADS``       ``1``               threads a model may use per worker process
+``SHIPML_POLL_SECONDS``        ``2``               how often the repository is checked for new versions
+=============================  ==================  =================================================
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Settings of the model server (and the other running parts of the kit)."""
+
+    model_config = SettingsConfigDict(env_prefix="SHIPML_", extra="ignore", protected_namespaces=())
+
+    models: Path = Field(Path("models"), description="model repository: <name>/<version>/ bundle folders")
+    default_model: str | None = Field(None, description="model served by /predict (default: first by name)")
+    api_key: SecretStr | None = Field(None, description="require this key in X-API-Key (or Authorization: Bearer)")
+    max_batch_rows: int = Field(1000, ge=1, le=1_000_000, description="most rows in one request")
+    max_request_bytes: int = Field(1 << 20, ge=1024, description="largest accepted request body in bytes")
+    cors_origins: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="origins allowed by CORS; empty means CORS is off")
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    access_log: Literal["all", "errors", "off"] = Field(
+        "errors", description="log every request, only failed or slow ones, or none")
+    slow_request_ms: float = Field(250.0, gt=0, description="requests slower than this are logged")
+    model_threads: int = Field(1, ge=1, le=64, description="threads per worker for the model (BLAS, OpenMP, ORT)")
+    poll_seconds: float = Field(2.0, ge=0.0, description="repository check interval; 0 turns hot reload off")
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, value: object) -> object:
+        if isinstance(value, str):
+            text = value.strip()
+            if text.startswith("["):
+                import json
+
+                return json.loads(text)
+            return [o.strip() for o in text.split(",") if o.strip()]
+        return value
+
+    @field_validator("log_level", "access_log", mode="before")
+    @classmethod
+    def _lower(cls, value: object) -> object:
+        return value.lower() if isinstance(value, str) else value
+
+    def api_key_value(self) -> str | None:
+        return self.api_key.get_secret_value() if self.api_key else None
+
+    def to_env(self) -> dict[str, str]:
+        """These settings as ``SHIPML_*`` variables (to hand them to a server in another process)."""
+        import json
+
+        env = {
+            "SHIPML_MODELS": str(self.models),
+            "SHIPML_MAX_BATCH_ROWS": str(self.max_batch_rows),
+            "SHIPML_MAX_REQUEST_BYTES": str(self.max_request_bytes),
+            "SHIPML_CORS_ORIGINS": json.dumps(self.cors_origins),
+            "SHIPML_LOG_LEVEL": self.log_level,
+            "SHIPML_ACCESS_LOG": self.access_log,
+            "SHIPML_SLOW_REQUEST_MS": str(self.slow_request_ms),
+            "SHIPML_MODEL_THREADS": str(self.model_threads),
+            "SHIPML_POLL_SECONDS": str(self.poll_seconds),
+        }
+        if self.default_model:
+            env["SHIPML_DEFAULT_MODEL"] = self.default_model
+        if self.api_key:
+            env["SHIPML_API_KEY"] = self.api_key.get_secret_value()
+        return env
