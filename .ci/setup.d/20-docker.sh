@@ -13,6 +13,7 @@
 #   SHIPML_CA_BUNDLE     CA bundle baked into the base image (default: the host's bundle)
 set -euo pipefail
 
+cd "$(dirname "${BASH_SOURCE[0]}")/../.."  # the repository root, wherever we are called from
 log() { printf '[20-docker] %s\n' "$*"; }
 started=$SECONDS
 
@@ -75,7 +76,8 @@ else
         fi
         if ! pgrep -x dockerd >/dev/null; then
             log "starting dockerd (log: $dockerd_log)"
-            nohup dockerd >>"$dockerd_log" 2>&1 </dev/null &
+            # Its own session: dockerd outlives this script and a Ctrl-C of the CI run.
+            setsid nohup dockerd >>"$dockerd_log" 2>&1 </dev/null &
         fi
         deadline=$((SECONDS + wait_seconds))
         until engine_answers; do
