@@ -56,14 +56,22 @@ def open_session(model: str | Path | bytes, threads: int = 1) -> ort.InferenceSe
     return ort.InferenceSession(source, session_options(threads), providers=["CPUExecutionProvider"])
 
 
-def explain_type_error(error: Exception, session: ort.InferenceSession) -> ShipmlError:
-    """Turn onnxruntime's "Unexpected input data type" into one line that says what to do."""
+def explain_type_error(error: Exception, session: ort.InferenceSession,
+                       feeds: Mapping[str, Any] | None = None) -> ShipmlError:
+    """Turn onnxruntime's "Unexpected input data type" into one line that says what to do.
+
+    onnxruntime does not say *which* input was wrong; given the ``feeds``, the culprits are named.
+    """
     text = str(error)
     match = re.search(r"Actual: \((tensor\(\w+\))\) , expected: \((tensor\(\w+\))\)", text)
     if not match:
         return ShipmlError(f"onnxruntime refused the input: {text.strip().splitlines()[-1]}")
     actual, expected = match.groups()
     names = [i.name for i in session.get_inputs() if i.type == expected]
+    wanted = _NUMPY_OF.get(expected)
+    if feeds is not None and wanted is not None and wanted is not np.str_:
+        wrong = [n for n in names if n in feeds and np.asarray(feeds[n]).dtype != wanted]
+        names = wrong or names
     which = f"input '{names[0]}'" if len(names) == 1 else f"inputs {', '.join(repr(n) for n in names)}"
     hint = (" — numpy and pandas make float64 by default: cast with .astype(np.float32)"
             if expected == "tensor(float)" and actual == "tensor(double)" else "")
@@ -158,7 +166,7 @@ class OnnxPredictor(Predictor):
             return self.session.run(self._outputs, feeds)[0]
         except Exception as exc:  # onnxruntime's InvalidArgument & co. are not importable portably
             if "Unexpected input data type" in str(exc):
-                raise explain_type_error(exc, self.session) from None
+                raise explain_type_error(exc, self.session, feeds) from None
             raise
 
     @property
