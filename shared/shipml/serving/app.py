@@ -68,6 +68,32 @@ def _error_body(request: Request, status: int, message: str, detail: list | None
     return JSONResponse(body, status_code=status)
 
 
+def fast_routes(app: FastAPI) -> dict[tuple[str, str], tuple[Any, Any]]:
+    """``(method, path) -> (route, ASGI handler)`` for the hot routes (:class:`routes_predict.LeanRoute`).
+
+    The middleware sends these straight to their handler: FastAPI's router and dependency solving cost
+    more per request than the model. The routes stay registered, so OpenAPI documents them and any
+    other path still goes through the router. Errors are rendered here like the app's handlers do.
+    """
+    table: dict[tuple[str, str], tuple[Any, Any]] = {}
+    for route in routes_predict.router.routes:  # included as-is (no prefix) by create_app
+        if not isinstance(route, routes_predict.LeanRoute):
+            continue
+        endpoint = route.endpoint
+
+        async def handler(scope: dict, receive: Any, send: Any, endpoint: Any = endpoint) -> None:
+            request = Request(scope, receive)
+            try:
+                response = await endpoint(request)
+            except ApiError as exc:
+                response = _error_body(request, exc.status, exc.message, exc.detail)
+            await response(scope, receive, send)
+
+        for method in route.methods:
+            table[(method, route.path)] = (route, handler)
+    return table
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     """A model server over ``settings.models`` (default: ``Settings()`` read from ``SHIPML_*`` variables)."""
     settings = settings or Settings()
@@ -92,7 +118,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             log.info("model server stopped")
 
     app = FastAPI(title="shipml model server", version=__version__, lifespan=lifespan,
-                  docs_url=None, redoc_url=None, openapi_url="/openapi.json")
+                  docs_url=None, redoc_url=None, openapi_url="/openapi.json",
+                  telemetry={"tracing": False, "metrics": False, "logs": False, "operation_spans": False})
     app.state.settings = settings
     app.state.metrics = metrics
     app.state.repository = None
@@ -138,7 +165,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app.add_middleware(ServingMiddleware, metrics=metrics, api_key=settings.api_key_value(),
                        max_request_bytes=settings.max_request_bytes, access_log=settings.access_log,
-                       slow_request_ms=settings.slow_request_ms)
+                       slow_request_ms=settings.slow_request_ms, fast_routes=fast_routes(app))
     if settings.cors_origins:
         from fastapi.middleware.cors import CORSMiddleware
 

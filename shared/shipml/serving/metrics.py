@@ -50,6 +50,13 @@ class Metrics:
             hist = self._latency_children[route] = self.latency.labels(route)
         hist.observe(seconds)
 
+    def count_one(self, model: str, version: int, class_names: list[str], index: int) -> None:
+        children = self._class_children.get((model, version))
+        if children is None:
+            children = self._class_children[(model, version)] = [
+                self.predictions.labels(model, str(version), c) for c in class_names]
+        children[index].inc()
+
     def count_predictions(self, model: str, version: int, class_names: list[str], class_index: np.ndarray) -> None:
         key = (model, version)
         children = self._class_children.get(key)

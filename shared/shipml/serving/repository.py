@@ -42,6 +42,19 @@ class ServedModel:
     def backend(self) -> str:
         return self.predictor.metadata.backend
 
+    def __post_init__(self) -> None:
+        # A backend with a one-row path (ONNX: seven tiny arrays, no DataFrame) is used for /predict.
+        self._one = getattr(self.predictor, "predict_proba_one", None)
+        self._names = tuple(self.predictor.schema.names)
+
+    def score_one(self, row: dict[str, Any]) -> tuple[list[float], int]:
+        """Probabilities of one valid row (a list, one per class) and the index of the most probable."""
+        if self._one is not None:
+            proba = self._one(row).tolist()
+        else:
+            proba = self.predictor.predict_proba({n: [row[n]] for n in self._names})[0].tolist()
+        return proba, proba.index(max(proba))
+
     def score(self, columns: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
         """Probabilities (rows x classes) and the index of the most probable class, for valid columns."""
         proba = np.asarray(self.predictor.predict_proba(columns), dtype=np.float64)

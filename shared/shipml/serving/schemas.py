@@ -113,12 +113,12 @@ class RecordCodec:
         self._one = TypeAdapter(self.record)
         self._many = TypeAdapter(self.batch)
 
-    def decode_record(self, body: bytes) -> dict[str, list[Any]]:
+    def decode_record(self, body: bytes) -> dict[str, Any]:
+        """One valid row as ``{feature: value}``, or a 400/422 naming every problem."""
         try:
-            row = self._one.validate_json(body).__dict__
+            return self._one.validate_json(body).__dict__
         except ValidationError as exc:
             raise describe_errors(exc) from None
-        return {n: [row[n]] for n in self.names}
 
     def decode_batch(self, body: bytes) -> dict[str, list[Any]]:
         try:
