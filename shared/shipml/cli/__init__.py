@@ -31,7 +31,6 @@ app.add_typer(__import__("shipml.cli.edge", fromlist=["app"]).app, name="edge")
 app.command("serve")(__import__("shipml.cli.serve", fromlist=["serve"]).serve)
 app.command("grade")(__import__("shipml.cli.grade", fromlist=["grade"]).grade)
 app.add_typer(__import__("shipml.cli.batch", fromlist=["app"]).app, name="batch")
-app.add_typer(__import__("shipml.cli.batch", fromlist=["app"]).app, name="batch")
 
 
 def main(argv: list[str] | None = None) -> int:
