@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from shipml.cluster import render
+from shipml.cluster import render, shell
 from shipml.cluster.kubectl import Kubectl
 from shipml.cluster.loadgen import LoadGenerator, LoadResult
 from shipml.errors import ShipmlError
@@ -41,6 +41,19 @@ def apply_overlay(kubectl: Kubectl, overlay: str | Path = "kind", *,
     if force_conflicts:
         args.append("--force-conflicts")
     done = kubectl.run(*args, namespaced=False)
+    print(done.stdout, end="")
+    return Step("apply", time.perf_counter() - started, {"applied": done.stdout.splitlines()})
+
+
+def apply_manifests(kubectl: Kubectl, docs: list[dict[str, Any]]) -> Step:
+    """Server-side apply of objects held in memory (piped to `kubectl apply -f -`), into the
+    Kubectl's namespace, with strict field validation."""
+    started = time.perf_counter()
+    done = shell.run(
+        kubectl.argv("apply", "--server-side", "--field-manager=shipml", "--validate=strict",
+                     "-f", "-"),
+        input_text=render.to_yaml(docs),
+    )
     print(done.stdout, end="")
     return Step("apply", time.perf_counter() - started, {"applied": done.stdout.splitlines()})
 
@@ -171,7 +184,8 @@ def rolling_update(kubectl: Kubectl, image: str, *, url: str | None = None,
         kubectl.run("set", "image", f"deployment/{APP}", f"{CONTAINER}={image}")
         kubectl.run("annotate", f"deployment/{APP}", "--overwrite",
                     f"kubernetes.io/change-cause=image {image}")
-        lowest = watch_rollout(kubectl, image, desired, timeout)
+        timeline: list[dict[str, Any]] = []
+        lowest = watch_rollout(kubectl, image, desired, timeout, timeline)
     finally:
         if load:
             load.__exit__(None, None, None)
@@ -179,16 +193,24 @@ def rolling_update(kubectl: Kubectl, image: str, *, url: str | None = None,
     result: LoadResult | None = load.result if load else None
     print(f"rolled out {image} in {seconds:.1f} s; fewest Ready pods during the update: {lowest}"
           + (f"; load: {result}" if result else ""))
-    return Step("rolling-update", seconds, {"image": image, "min_ready": lowest, "load": result})
+    return Step("rolling-update", seconds,
+                {"image": image, "min_ready": lowest, "load": result, "timeline": timeline})
 
 
-def watch_rollout(kubectl: Kubectl, image: str, desired: int, timeout: float) -> int:
-    """Poll until every pod runs `image` and is Ready; return the fewest Ready pods seen."""
+def watch_rollout(kubectl: Kubectl, image: str, desired: int, timeout: float,
+                  timeline: list[dict[str, Any]] | None = None) -> int:
+    """Poll until every pod runs `image` and is Ready; return the fewest Ready pods seen.
+    With `timeline`, append {"t": seconds, "new": ready pods on `image`, "old": other ready pods}."""
     lowest = desired
+    started = time.perf_counter()
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         now = pods(kubectl)
-        lowest = min(lowest, sum(p["ready"] for p in now))
+        ready = [p for p in now if p["ready"]]
+        lowest = min(lowest, len(ready))
+        if timeline is not None:
+            new = sum(p["image"] == image for p in ready)
+            timeline.append({"t": time.perf_counter() - started, "new": new, "old": len(ready) - new})
         status = deployment_status(kubectl)
         if (status["observed"] >= status["generation"] and status["updated"] == desired
                 and status["ready"] == desired and status["total"] == desired
@@ -202,13 +224,14 @@ def watch_rollout(kubectl: Kubectl, image: str, desired: int, timeout: float) ->
 def rollback(kubectl: Kubectl, timeout: int = 180) -> Step:
     """`kubectl rollout undo`: back to the previous ReplicaSet's pod template."""
     started = time.perf_counter()
-    kubectl.run("rollout", "history", f"deployment/{APP}")
+    print(kubectl.run("rollout", "history", f"deployment/{APP}").stdout.strip())
     kubectl.run("rollout", "undo", f"deployment/{APP}")
     status = deployment_status(kubectl)
-    watch_rollout(kubectl, status["image"], status["desired"], timeout)
+    timeline: list[dict[str, Any]] = []
+    watch_rollout(kubectl, status["image"], status["desired"], timeout, timeline)
     seconds = time.perf_counter() - started
     print(f"rolled back to {status['image']} in {seconds:.1f} s")
-    return Step("rollback", seconds, {"image": status["image"]})
+    return Step("rollback", seconds, {"image": status["image"], "timeline": timeline})
 
 
 def delete_app(kubectl: Kubectl, overlay: str | Path = "kind") -> Step:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import shutil
 import socket
+import ssl
 import subprocess
 import time
 from dataclasses import asdict, dataclass, field
@@ -124,6 +125,9 @@ def component_args(cluster: FakeCluster, certs: Certificates, ports: dict[str, i
             "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
             f"--service-cluster-ip-range={SERVICE_CIDR}", "--authorization-mode=RBAC",
             "--profiling=false",
+            # 127.0.0.1 may not be published as the `kubernetes` Service endpoint; nothing in
+            # this cluster calls the API from a pod, so that endpoint is not maintained.
+            "--endpoint-reconciler-type=none",
         ],
         "kube-controller-manager": [
             *client_auth, "--secure-port=0",
@@ -246,7 +250,9 @@ def bring_up(cluster: FakeCluster, ports: dict[str, int], nodes: int, timeout: f
                timeout, cluster, "etcd")
     mark("etcd")
     start(cluster, "kube-apiserver", args["kube-apiserver"])
-    tls = {"verify": str(certs.ca_cert), "cert": (str(certs.admin_cert), str(certs.admin_key))}
+    tls_context = ssl.create_default_context(cafile=str(certs.ca_cert))
+    tls_context.load_cert_chain(str(certs.admin_cert), str(certs.admin_key))
+    tls = {"verify": tls_context}
     wait_until("kube-apiserver", lambda: http_ok(f"{cluster.server}/readyz", **tls),
                timeout, cluster, "kube-apiserver")
     mark("kube-apiserver")
