@@ -40,9 +40,10 @@ def _run_one(lab: submission.LabLayout, sub: submission.Submission, out: Path, s
     executed = out / "executed" / lab.lab / f"{sub.student}.ipynb"
     executed.parent.mkdir(parents=True, exist_ok=True)
     executed.unlink(missing_ok=True)
+    partial = job_dir / "executed.ipynb"  # inside the job folder: the only one a container can write
     answers = job_dir / f"answers-{secrets.token_hex(8)}.jsonl"
     job = {
-        "input": str(rebuilt), "output": str(executed), "answers": str(answers), "cwd": str(scratch),
+        "input": str(rebuilt), "output": str(partial), "answers": str(answers), "cwd": str(scratch),
         "log": str(job_dir / "worker.log"), "kernel": settings.kernel, "cell_timeout": settings.cell_timeout,
         "output_cap": settings.output_cap, "limits": settings.limits.to_dict(),
         "parameters": {"seed": settings.seed, "answers_path": str(answers), "grading": True},
@@ -51,6 +52,8 @@ def _run_one(lab: submission.LabLayout, sub: submission.Submission, out: Path, s
         return run_worker(job, job_dir, settings.wall_timeout, settings.sandbox)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
+        if partial.is_file() and not partial.is_symlink():
+            shutil.copyfile(partial, executed)
 
 
 def grade(lab_id: str, submissions_dir: Path, out: Path, settings: Settings = Settings(),

@@ -41,6 +41,7 @@ class WorkerRun:
     returncode: int | None = None
     seconds: float = 0.0
     killed_groups: int = 0
+    wall_limit: float = 0.0
 
 
 def _worker_env(job_dir: Path) -> dict[str, str]:
@@ -108,7 +109,7 @@ def run_worker(job: dict[str, Any], job_dir: Path, wall_seconds: float, sandbox:
                               job["limits"]["nproc"])
     else:
         cmd = [sys.executable, "-m", "shipml.grading.worker", str(job_file)]
-    result = WorkerRun()
+    result = WorkerRun(wall_limit=wall_seconds)
     started = time.monotonic()
     proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
                             start_new_session=True, env=_worker_env(job_dir), cwd=job_dir)

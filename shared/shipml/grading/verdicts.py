@@ -75,7 +75,7 @@ def _halt(run: WorkerRun) -> tuple[int | None, str, str]:
     running = started[-1] if started and started[-1] not in finished else None
     if run.wall_timeout:
         return (running if running is not None else (started[-1] + 1 if started else 0), "timeout",
-                f"the notebook ran past the wall-clock limit ({run.seconds:.0f}s) and was killed")
+                f"the notebook ran past the wall-clock limit ({run.wall_limit:g}s) and was killed")
     if halt and halt.get("kind") == "grader":
         return -1, "grader_error", f"the notebook could not be run: {halt.get('detail', '')}"
     if halt:
@@ -117,7 +117,7 @@ def _by_lab_index(lab: LabLayout, run: WorkerRun) -> WorkerRun:
                 continue
             e = {**e, "index": where[e["id"]]}
         events.append(e)
-    return WorkerRun(events, run.wall_timeout, run.returncode, run.seconds, run.killed_groups)
+    return WorkerRun(events, run.wall_timeout, run.returncode, run.seconds, run.killed_groups, run.wall_limit)
 
 
 def judge(lab: LabLayout, student: str, run: WorkerRun, seed: int, hidden=()) -> SubmissionResult:

@@ -78,6 +78,7 @@ class AnswerTap:
 
 
 def _client_class(channel: Channel, tap: AnswerTap, output_cap: int):
+    import nbformat
     from nbclient.exceptions import CellTimeoutError, DeadKernelError
     from papermill.clientwrap import PapermillNotebookClient
 
@@ -110,8 +111,8 @@ def _client_class(channel: Channel, tap: AnswerTap, output_cap: int):
                 self._last_reply = None
                 lines, problems = tap.new_lines()
                 if self._dropped:
-                    cell.outputs.append({"output_type": "stream", "name": "stderr",
-                                         "text": f"\n[grader: {self._dropped:,} more output bytes dropped]\n"})
+                    cell.outputs.append(nbformat.v4.new_output(
+                        "stream", name="stderr", text=f"\n[grader: {self._dropped:,} more output bytes dropped]\n"))
                 status = "timeout" if self._timed_out else reply.get("status", "none")
                 channel.send(event="cell", index=index, id=cell.get("id", ""), status=status,
                              ename=reply.get("ename", ""), evalue=str(reply.get("evalue", ""))[:500],
@@ -142,8 +143,12 @@ def _client_class(channel: Channel, tap: AnswerTap, output_cap: int):
                 size = len(json.dumps(msg["content"]))
                 if size > self._budget:
                     self._dropped += size
-                    self._budget = 0
-                    return None
+                    if msg["msg_type"] != "stream" or self._budget <= 0:
+                        return None
+                    keep = msg["content"]["text"][: self._budget]  # the start of a long print stays
+                    self._dropped -= len(keep)
+                    msg = {**msg, "content": {**msg["content"], "text": keep}}
+                    size = self._budget
                 self._budget -= size
             return super().process_message(msg, cell, cell_index)
 
@@ -170,6 +175,7 @@ def _register_engine(client_class) -> None:
 
 def run(job: dict[str, Any], channel: Channel) -> None:
     import papermill
+    from papermill.exceptions import PapermillExecutionError
 
     from shipml.grading import limits
 
@@ -183,6 +189,8 @@ def run(job: dict[str, Any], channel: Channel) -> None:
             kernel_name=job["kernel"], progress_bar=False, cwd=job["cwd"], start_timeout=120,
             execution_timeout=job["cell_timeout"], allow_errors=True, interrupt_on_timeout=True,
         )
+    except PapermillExecutionError:
+        pass  # a cell raised: expected (errors are allowed, and reported cell by cell)
     except Exception as exc:  # papermill/kernel start problems: report, never hide
         channel.send(event="halt", index=-1, kind="grader", detail=f"{type(exc).__name__}: {exc}"[:500],
                      returncode=None)
