@@ -239,16 +239,18 @@ def _draft_metadata(source: BundleMetadata, model: onnx.ModelProto, folded: bool
 def export_bundle(
     bundle: str | Path, out: str | Path, *, holdout: pd.DataFrame | None = None,
     parity_rows: int = DEFAULT_PARITY_ROWS, tolerance: float = DEFAULT_TOLERANCE, quantize: bool = False,
-    quantized_tolerance: float = 0.1, quantized_min_agreement: float = 0.99, name: str | None = None,
+    quantized_min_agreement: float = 0.99, quantized_max_auc_drop: float = 0.02, name: str | None = None,
     version: int | None = None,
 ) -> EdgeExport:
     """Export the scikit-learn bundle ``bundle`` to an ONNX edge bundle in the new folder ``out``.
 
     Parity is measured on ``holdout`` (or ``parity_rows`` fresh rows) before anything is written;
     beyond ``tolerance`` (max |Δp|) or with any label flip, :class:`ParityError` is raised. With
-    ``quantize``, the float graph must pass that check, then its int8 version must stay within
-    ``quantized_tolerance`` and agree on the label of at least ``quantized_min_agreement`` of the
-    rows; the edge bundle holds the int8 graph and both sets of figures.
+    ``quantize``, the float graph must pass that check, then its int8 version must agree with
+    scikit-learn on the label of at least ``quantized_min_agreement`` of the rows and (when the rows
+    hold the target) lose at most ``quantized_max_auc_drop`` of ROC AUC. Its max |Δp| is reported, not
+    gated: int8 activations are coarse for rare outlier rows, which is the trade-off being measured.
+    The edge bundle holds the int8 graph and both sets of figures.
     """
     from shipml.models import SklearnPredictor
 
@@ -279,9 +281,11 @@ def export_bundle(
         int8 = quantize_model(blob)
         report = quantization_report(blob, int8, rows, source.schema, expected, metadata)
         qparity = Parity(**report["parity"])
-        qparity.tolerance = quantized_tolerance
-        if qparity.max_abs_diff > quantized_tolerance or qparity.label_agreement < quantized_min_agreement:
-            raise ParityError(f"int8 model too far from scikit-learn, edge bundle not written: {qparity.summary()}")
+        auc_drop = report.get("roc_auc_before", 0.0) - report.get("roc_auc_after", 0.0)
+        if qparity.label_agreement < quantized_min_agreement or auc_drop > quantized_max_auc_drop:
+            raise ParityError(f"int8 model too far from scikit-learn, edge bundle not written: labels agree on "
+                              f"{qparity.label_agreement:.2%} (minimum {quantized_min_agreement:.0%}), ROC AUC "
+                              f"drop {auc_drop:.4f} (maximum {quantized_max_auc_drop})")
         blob = int8
         metadata.extra["onnx"]["quantized"] = True
         metadata.extra["quantization"] = report
