@@ -99,3 +99,24 @@ def test_import_changes_mirror_the_official_image_and_name_the_ca_bundle():
 )
 def test_split_tag_keeps_registry_ports_out_of_the_tag(tag, expected):
     assert base_image.split_tag(tag) == expected
+
+
+def test_cli_defaults_match_the_base_image_module():
+    from shipml.cli import docker as cli
+
+    assert (cli.DEFAULT_TAG, cli.DEFAULT_SUITE, cli.DEFAULT_MIRROR) == (
+        base_image.DEFAULT_TAG,
+        base_image.DEFAULT_SUITE,
+        base_image.DEFAULT_MIRROR,
+    )
+
+
+def test_the_cli_module_imports_without_the_docker_sdk():
+    """Serving images have no Docker SDK; `shipml serve` there must still start."""
+    code = (
+        "import sys; sys.modules['docker'] = None\n"  # makes `import docker` fail
+        "import shipml.cli.docker as m; print(m.app.info.help.split(':')[0])"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "Docker"

@@ -7,8 +7,13 @@ from pathlib import Path
 
 import typer
 
-from shipml.containers import base_image, engine
 from shipml.errors import ShipmlError
+
+# Repeated from shipml.containers.base_image (a test checks they agree): importing that module
+# needs the Docker SDK, which images that only serve models do not install.
+DEFAULT_TAG = "python:3.11-slim"
+DEFAULT_SUITE = "bookworm"
+DEFAULT_MIRROR = "http://deb.debian.org/debian"
 
 app = typer.Typer(
     help="Docker: check the engine; build a python:3.11-slim-compatible base image without a "
@@ -20,7 +25,9 @@ app = typer.Typer(
 @app.command("status")
 def status() -> None:
     """Say whether a Docker engine answers, and which one (exit 1 when none does)."""
-    answer = engine.engine_available()
+    from shipml.containers.engine import engine_available
+
+    answer = engine_available()
     if not answer:
         raise ShipmlError(answer.reason)
     typer.echo(answer.reason)
@@ -28,24 +35,24 @@ def status() -> None:
 
 @app.command("base-image")
 def base_image_command(
-    tag: str = typer.Option(base_image.DEFAULT_TAG, help="Tag of the image to build."),
+    tag: str = typer.Option(DEFAULT_TAG, help="Tag of the image to build."),
     ca_bundle: Path | None = typer.Option(
         None,
         help="PEM CA bundle to trust inside the image (e.g. /etc/ssl/certs/ca-certificates.crt "
         "behind a TLS-intercepting proxy); sets PIP_CERT, REQUESTS_CA_BUNDLE, SSL_CERT_FILE.",
     ),
-    suite: str = typer.Option(base_image.DEFAULT_SUITE, help="Debian suite (bookworm has 3.11)."),
-    mirror: str = typer.Option(base_image.DEFAULT_MIRROR, help="Debian package mirror."),
+    suite: str = typer.Option(DEFAULT_SUITE, help="Debian suite (bookworm has 3.11)."),
+    mirror: str = typer.Option(DEFAULT_MIRROR, help="Debian package mirror."),
     force: bool = typer.Option(False, "--force", help="Rebuild even if the image exists."),
     refresh: bool = typer.Option(
         False, "--refresh", help="Debootstrap again instead of using the cached root filesystem."
     ),
-    cache_dir: Path | None = typer.Option(
-        None, help="Where the root filesystem is cached (default ~/.cache/shipml)."
-    ),
+    cache_dir: Path | None = typer.Option(None, help="Where the root filesystem is cached (default ~/.cache/shipml)."),
 ) -> None:
     """Build a local python:3.11-slim-compatible base image from Debian packages (needs root)."""
-    result = base_image.build_base_image(
+    from shipml.containers.base_image import build_base_image
+
+    result = build_base_image(
         tag,
         ca_bundle=ca_bundle,
         suite=suite,

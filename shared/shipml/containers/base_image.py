@@ -41,7 +41,7 @@ DEFAULT_MIRROR = "http://deb.debian.org/debian"
 IMAGE_LABEL = "io.shipml.base-image"
 PACKAGES = ("python3", "python3-pip", "python3-venv", "ca-certificates")
 # Bump when the customisation of the root filesystem changes: old cached tarballs are then ignored.
-RECIPE_VERSION = 1
+RECIPE_VERSION = 2
 # Where a baked-in CA bundle lives inside the image, and the variables that make tools trust it.
 CA_PATH_IN_IMAGE = "/etc/ssl/certs/shipml-ca-bundle.crt"
 CA_VARIABLES = ("PIP_CERT", "REQUESTS_CA_BUNDLE", "SSL_CERT_FILE", "CURL_CA_BUNDLE")
@@ -87,9 +87,7 @@ def default_cache_dir() -> Path:
 
 def _debian_arch() -> str:
     machine = platform.machine().lower()
-    return {"x86_64": "amd64", "aarch64": "arm64", "arm64": "arm64", "armv7l": "armhf"}.get(
-        machine, machine
-    )
+    return {"x86_64": "amd64", "aarch64": "arm64", "arm64": "arm64", "armv7l": "armhf"}.get(machine, machine)
 
 
 def rootfs_tarball(cache_dir: Path, suite: str, mirror: str) -> Path:
@@ -107,13 +105,11 @@ def _check_can_debootstrap() -> str:
     debootstrap = shutil.which("debootstrap")
     if debootstrap is None:
         raise ShipmlError(
-            "debootstrap is not installed: `sudo apt-get install debootstrap` (Debian/Ubuntu), "
-            "then run this again"
+            "debootstrap is not installed: `sudo apt-get install debootstrap` (Debian/Ubuntu), then run this again"
         )
     if os.geteuid() != 0:
         raise ShipmlError(
-            "building the base image's root filesystem needs root (debootstrap, chroot): "
-            "run it with sudo"
+            "building the base image's root filesystem needs root (debootstrap, chroot): run it with sudo"
         )
     return debootstrap
 
@@ -190,9 +186,7 @@ def _run_debootstrap(
     progress = _DebootstrapProgress(echo, bars)
     with (
         open(log_path, "w") as log,
-        subprocess.Popen(
-            command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1
-        ) as process,
+        subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1) as process,
     ):
         assert process.stdout is not None
         last_error = ""
@@ -204,9 +198,7 @@ def _run_debootstrap(
         code = process.wait()
     progress.close()
     if code != 0:
-        raise ShipmlError(
-            f"debootstrap failed (exit {code}): {last_error or 'see the log'}; full log: {log_path}"
-        )
+        raise ShipmlError(f"debootstrap failed (exit {code}): {last_error or 'see the log'}; full log: {log_path}")
 
 
 def _customise_rootfs(root: Path) -> str:
@@ -234,6 +226,15 @@ def _customise_rootfs(root: Path) -> str:
                     child.unlink()
         elif path.exists():
             path.unlink()
+    # Like the official image: no byte-code caches or test suites under the Python trees (~26 MB).
+    for tree in root.glob("usr/lib/python3*"):
+        for directory in sorted(tree.rglob("*"), key=lambda p: len(p.parts), reverse=True):
+            if (
+                directory.is_dir()
+                and not directory.is_symlink()
+                and directory.name in ("__pycache__", "test", "tests", "idle_test")
+            ):
+                shutil.rmtree(directory)
     for name in ("etc/resolv.conf", "etc/hostname"):  # the engine provides both at run time
         (root / name).unlink(missing_ok=True)
     (root / "var/lib/apt/lists/partial").mkdir(parents=True, exist_ok=True)
@@ -252,9 +253,7 @@ def _customise_rootfs(root: Path) -> str:
         check=False,
     )
     if version.returncode != 0:
-        raise ShipmlError(
-            f"the new root filesystem has no working python3: {version.stderr.strip()}"
-        )
+        raise ShipmlError(f"the new root filesystem has no working python3: {version.stderr.strip()}")
     return version.stdout.strip()
 
 
@@ -379,9 +378,7 @@ def build_base_image(
     started = time.perf_counter()
     ca_path = Path(ca_bundle).expanduser() if ca_bundle else None
     if ca_path is not None and not ca_path.is_file():
-        raise ShipmlError(
-            f"CA bundle {ca_path} does not exist (Debian: /etc/ssl/certs/ca-certificates.crt)"
-        )
+        raise ShipmlError(f"CA bundle {ca_path} does not exist (Debian: /etc/ssl/certs/ca-certificates.crt)")
     ca_sha256 = _sha256(ca_path) if ca_path else None
     client = docker_client()
     try:
@@ -410,9 +407,7 @@ def build_base_image(
 
         cache = Path(cache_dir) if cache_dir else default_cache_dir()
         tarball = rootfs_tarball(cache, suite, mirror)
-        from_cache = (
-            tarball.is_file() and tarball.with_suffix(".json").is_file() and not refresh_rootfs
-        )
+        from_cache = tarball.is_file() and tarball.with_suffix(".json").is_file() and not refresh_rootfs
         if from_cache:
             echo(f"using the cached root filesystem {tarball}")
             record = json.loads(tarball.with_suffix(".json").read_text())
@@ -426,9 +421,7 @@ def build_base_image(
             source = _with_ca_bundle(tarball, ca_path, Path(scratch)) if ca_path else tarball
             echo(f"importing {source.stat().st_size / 1e6:.0f} MB into the engine as {tag}")
             repository, version = split_tag(tag)
-            client.api.import_image_from_file(
-                str(source), repository=repository, tag=version, changes=changes
-            )
+            client.api.import_image_from_file(str(source), repository=repository, tag=version, changes=changes)
         image = client.images.get(tag)
         if existing is not None and existing.id != image.id:
             # The image --force replaced is now untagged: do not leave it behind (unless in use).
