@@ -138,6 +138,9 @@ class RecordCodec:
         """Validate columnar input (TF Serving, v2) with the schema; converted arrays or a 4xx."""
         if not isinstance(columns, dict):
             raise ApiError(400, "expected named inputs (an object of feature name to values)")
+        for name, values in columns.items():
+            if isinstance(values, list) and any(isinstance(v, list | dict) for v in values):
+                raise ApiError(400, f"'{str(name)[:80]}' must hold one plain value per row (no lists or objects)")
         try:
             result = self.schema.validate(columns, allow_extra=False)
         except ShipmlError as exc:

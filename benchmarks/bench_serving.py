@@ -1,0 +1,343 @@
+"""Real-time serving benchmark: the seed-style app, the kit's server (scikit-learn and ONNX), a bare floor.
+
+    .venv/bin/python benchmarks/bench_serving.py [--json PATH] [--md PATH] [--duration 10] [--repeat 1]
+
+In one run, for ``lr`` and ``hgb``: each server runs alone as one uvicorn worker on 127.0.0.1 and gets
+the same load of single-row ``POST /predict`` requests at 8 and 32 connections (``wrk`` with a Lua
+script when installed, else an async httpx load generator). Printed per server: req/s, p50, p99,
+server CPU time per request and RSS. The servers:
+
+* ``seed``: the lecture's ``def predict(data: dict)`` + scikit-learn + plain uvicorn
+  (:mod:`shipml.serving.seed_style`; default threads, as a student would run it);
+* ``kit-sklearn`` / ``kit-onnx``: ``shipml serve`` with the scikit-learn bundle / its ONNX export, with
+  validation, metrics, request ids and the API as shipped;
+* ``floor``: a bare Starlette route that parses the body with the same pydantic model and calls
+  onnxruntime: what one Python worker can do at all.
+
+Goal (issue 5): kit-onnx >= 0.6 x floor req/s, p99 <= 2 ms at 8 connections.
+Everything targets 127.0.0.1 only and every run is bounded in time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+APPS = ("seed", "kit-sklearn", "kit-onnx", "floor")
+GOAL_RATIO, GOAL_P99_MS = 0.6, 2.0
+
+
+# ---- the floor: bare Starlette + pydantic + onnxruntime ------------------------------------------
+
+def serve_floor(bundle: Path, port: int) -> None:
+    """Run the floor app (called in a child process with ``--serve-floor``)."""
+    import numpy as np
+    import uvicorn
+    from pydantic import TypeAdapter
+    from pydantic_core import to_json
+    from shipml.bundle import verify_bundle
+    from shipml.edge.runtime import _NUMPY_OF, open_session
+    from shipml.serving.schemas import record_model
+    from starlette.applications import Starlette
+    from starlette.responses import Response
+    from starlette.routing import Route
+
+    meta = verify_bundle(bundle)
+    session = open_session(bundle / meta.model_file, threads=1)
+    types = {i.name: _NUMPY_OF[i.type] for i in session.get_inputs()}
+    adapter = TypeAdapter(record_model(meta.schema))
+    output = [session.get_outputs()[-1].name]
+    for o in session.get_outputs():
+        if "prob" in o.name:
+            output = [o.name]
+    names = meta.class_names
+
+    async def predict(request):
+        row = adapter.validate_json(await request.body()).__dict__
+        feeds = {k: np.array([[row[k]]], dtype=t) for k, t in types.items()}
+        proba = session.run(output, feeds)[0][0].tolist()
+        i = proba.index(max(proba))
+        return Response(to_json({"prediction": i, "class_name": names[i], "probability": proba[i]}),
+                        media_type="application/json")
+
+    app = Starlette(routes=[Route("/predict", predict, methods=["POST"])])
+    uvicorn.run(app, host="127.0.0.1", port=port, loop="uvloop", http="httptools", access_log=False,
+                log_level="warning")
+
+
+# ---- preparing bundles ---------------------------------------------------------------------------
+
+def prepare(workdir: Path, kinds: list[str], rows: int) -> dict[str, dict[str, Path]]:
+    from shipml.data import make_transactions
+    from shipml.edge.export import export_bundle
+    from shipml.models import save_bundle, train
+
+    df = make_transactions(rows, seed=0)
+    out: dict[str, dict[str, Path]] = {}
+    for kind in kinds:
+        name = f"fraud-{kind}"
+        sk = save_bundle(train(df, kind, seed=0), workdir / "sklearn" / kind / name / "1", name=name)
+        onnx = workdir / "onnx" / kind / name / "1"
+        export_bundle(sk, onnx, parity_rows=5000)
+        out[kind] = {"sklearn_repo": workdir / "sklearn" / kind, "onnx_repo": workdir / "onnx" / kind,
+                     "sklearn": sk, "onnx": onnx}
+    return out
+
+
+def sample_record() -> dict:
+    return {"amount": 182.4, "hour": 23, "merchant_category": "online_retail", "distance_from_home_km": 12.5,
+            "card_present": False, "txn_count_24h": 5, "account_age_days": 420}
+
+
+# ---- servers ---------------------------------------------------------------------------------------
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start(app: str, bundles: dict[str, Path], port: int, log: Path) -> subprocess.Popen:
+    py = sys.executable
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    if app == "seed":
+        env["SHIPML_SEED_MODEL"] = str(bundles["sklearn"] / "model.joblib")
+        cmd = [py, "-m", "uvicorn", "shipml.serving.seed_style:app", "--host", "127.0.0.1", "--port", str(port),
+               "--no-access-log", "--log-level", "warning"]
+    elif app == "kit-sklearn":
+        cmd = [py, "-m", "shipml", "serve", "--models", str(bundles["sklearn_repo"]), "--port", str(port)]
+    elif app == "kit-onnx":
+        cmd = [py, "-m", "shipml", "serve", "--models", str(bundles["onnx_repo"]), "--port", str(port)]
+    else:
+        cmd = [py, str(Path(__file__).resolve()), "--serve-floor", str(bundles["onnx"]), "--port", str(port)]
+    with open(log, "ab") as f:
+        proc = subprocess.Popen(cmd, stdout=f, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+    import httpx
+
+    deadline = time.monotonic() + 90
+    body = json.dumps(sample_record())
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{app} exited while starting: {log.read_text()[-2000:]}")
+        try:
+            r = httpx.post(f"http://127.0.0.1:{port}/predict", content=body,
+                           headers={"content-type": "application/json"}, timeout=2)
+            if r.status_code == 200:
+                return proc
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    stop(proc)
+    raise RuntimeError(f"{app} did not answer within 90 s: {log.read_text()[-2000:]}")
+
+
+def stop(proc: subprocess.Popen) -> None:
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, 9)
+            proc.wait(5)
+
+
+# ---- load generators -----------------------------------------------------------------------------
+
+LUA = """wrk.method = "POST"
+wrk.body = [[%s]]
+wrk.headers["Content-Type"] = "application/json"
+done = function(summary, latency, requests)
+  io.write(string.format("RESULT %%d %%d %%d %%d %%d %%d %%d %%d\\n", summary.requests, summary.duration,
+    latency:percentile(50), latency:percentile(99), summary.errors.status, summary.errors.connect,
+    summary.errors.read + summary.errors.write, summary.errors.timeout))
+end
+"""
+
+
+def run_wrk(url: str, connections: int, seconds: float, script: Path) -> dict:
+    out = subprocess.run(["wrk", "-t1", f"-c{connections}", f"-d{seconds:g}s", "--timeout", "5s", "-s", str(script),
+                          url], capture_output=True, text=True, timeout=seconds + 60)
+    m = re.search(r"RESULT (\d+) (\d+) (\d+) (\d+) (\d+) (\d+) (\d+) (\d+)", out.stdout)
+    if not m:
+        raise RuntimeError(f"wrk said: {out.stdout}\n{out.stderr}")
+    n, dur, p50, p99, status, conn, rw, tout = map(int, m.groups())
+    return {"requests": n, "seconds": dur / 1e6, "p50_ms": p50 / 1000, "p99_ms": p99 / 1000,
+            "errors": status + conn + rw + tout}
+
+
+def run_httpx(url: str, connections: int, seconds: float, body: bytes) -> dict:
+    import httpx
+
+    async def main() -> dict:
+        latencies: list[float] = []
+        errors = 0
+        limits = httpx.Limits(max_connections=connections, max_keepalive_connections=connections)
+        async with httpx.AsyncClient(limits=limits, timeout=5) as client:
+            end = time.perf_counter() + seconds
+
+            async def worker() -> None:
+                nonlocal errors
+                while time.perf_counter() < end:
+                    t = time.perf_counter()
+                    try:
+                        r = await client.post(url, content=body, headers={"content-type": "application/json"})
+                        ok = r.status_code == 200
+                    except httpx.HTTPError:
+                        ok = False
+                    latencies.append(time.perf_counter() - t)
+                    errors += not ok
+
+            started = time.perf_counter()
+            await asyncio.gather(*(worker() for _ in range(connections)))
+            took = time.perf_counter() - started
+        latencies.sort()
+        pick = lambda q: latencies[min(len(latencies) - 1, int(q * len(latencies)))] * 1000  # noqa: E731
+        return {"requests": len(latencies), "seconds": took, "p50_ms": pick(0.5), "p99_ms": pick(0.99),
+                "errors": errors}
+
+    return asyncio.run(main())
+
+
+def measure(app: str, bundles: dict[str, Path], connections: list[int], seconds: float, tool: str,
+            workdir: Path) -> list[dict]:
+    import psutil
+
+    port = free_port()
+    url = f"http://127.0.0.1:{port}/predict"
+    body = json.dumps(sample_record())
+    script = workdir / "post.lua"
+    script.write_text(LUA % body)
+    proc = start(app, bundles, port, workdir / f"{app}.log")
+    rows = []
+    try:
+        server = psutil.Process(proc.pid)
+        family = lambda: [server, *server.children(recursive=True)]  # noqa: E731
+        load = (lambda c, s: run_wrk(url, c, s, script)) if tool == "wrk" else (
+            lambda c, s: run_httpx(url, c, s, body.encode()))
+        load(8, min(2.0, seconds))  # warm-up: imports, caches, JIT-free but lazy paths
+        for c in connections:
+            cpu0 = sum(sum(p.cpu_times()[:2]) for p in family())
+            result = load(c, seconds)
+            cpu1 = sum(sum(p.cpu_times()[:2]) for p in family())
+            rss = sum(p.memory_info().rss for p in family())
+            rows.append({"app": app, "connections": c, "rps": result["requests"] / result["seconds"],
+                         "p50_ms": result["p50_ms"], "p99_ms": result["p99_ms"], "errors": result["errors"],
+                         "requests": result["requests"],
+                         "cpu_us_per_request": (cpu1 - cpu0) / max(result["requests"], 1) * 1e6,
+                         "rss_mb": rss / 2**20})
+    finally:
+        stop(proc)
+    return rows
+
+
+def median_rows(runs: list[list[dict]]) -> list[dict]:
+    out = []
+    for group in zip(*runs, strict=True):
+        row = dict(group[0])
+        for key in ("rps", "p50_ms", "p99_ms", "cpu_us_per_request", "rss_mb"):
+            row[key] = statistics.median(r[key] for r in group)
+        row["errors"] = sum(r["errors"] for r in group)
+        row["requests"] = sum(r["requests"] for r in group)
+        out.append(row)
+    return out
+
+
+def markdown(results: dict) -> str:
+    lines = [f"Single-row `POST /predict`, one uvicorn worker each, load from `{results['load_tool']}` on the same "
+             f"machine ({results['machine']}), {results['duration_s']:g} s per cell, median of "
+             f"{results['repeat']} run(s).", "",
+             "| model | server | conns | req/s | p50 ms | p99 ms | CPU µs/req | RSS MB | × seed | × floor |",
+             "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for r in results["rows"]:
+        lines.append(f"| {r['model']} | {r['app']} | {r['connections']} | {r['rps']:,.0f} | {r['p50_ms']:.2f} | "
+                     f"{r['p99_ms']:.2f} | {r['cpu_us_per_request']:.0f} | {r['rss_mb']:.0f} | "
+                     f"{r['vs_seed']:.1f} | {r['vs_floor']:.2f} |")
+    lines.append("")
+    for g in results["goal"]:
+        lines.append(f"- **{g['model']}**: kit-onnx / floor = {g['ratio_8']:.2f} at 8 connections, "
+                     f"{g['ratio_32']:.2f} at 32; p99 at 8 = {g['p99_8_ms']:.2f} ms → goal "
+                     f"{'reached' if g['reached'] else 'NOT reached'} (≥ {GOAL_RATIO} × floor, p99 ≤ {GOAL_P99_MS} ms)")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--json", type=Path, help="write the results as JSON here")
+    parser.add_argument("--md", type=Path, help="write the Markdown table here")
+    parser.add_argument("--duration", type=float, default=10.0, help="seconds per measurement")
+    parser.add_argument("--repeat", type=int, default=1, help="runs per cell (median reported)")
+    parser.add_argument("--connections", type=int, nargs="+", default=[8, 32])
+    parser.add_argument("--models", nargs="+", default=["lr", "hgb"], choices=["lr", "hgb", "mlp"])
+    parser.add_argument("--apps", nargs="+", default=list(APPS), choices=APPS)
+    parser.add_argument("--rows", type=int, default=50_000, help="training rows for the bundles")
+    parser.add_argument("--load", choices=["auto", "wrk", "httpx"], default="auto")
+    parser.add_argument("--serve-floor", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.serve_floor:
+        serve_floor(args.serve_floor, args.port)
+        return 0
+    tool = ("wrk" if shutil.which("wrk") else "httpx") if args.load == "auto" else args.load
+    workdir = Path(tempfile.mkdtemp(prefix="bench-serving-"))
+    try:
+        print(f"preparing bundles in {workdir} ...", flush=True)
+        bundles = prepare(workdir, args.models, args.rows)
+        rows: list[dict] = []
+        for kind in args.models:
+            for app in args.apps:
+                runs = [measure(app, bundles[kind], args.connections, args.duration, tool, workdir)
+                        for _ in range(args.repeat)]
+                for r in median_rows(runs):
+                    r["model"] = kind
+                    rows.append(r)
+                    print(f"{kind:4} {app:12} c={r['connections']:<3} {r['rps']:9,.0f} req/s  p50 {r['p50_ms']:6.2f} ms"
+                          f"  p99 {r['p99_ms']:6.2f} ms  cpu {r['cpu_us_per_request']:6.0f} µs/req  "
+                          f"rss {r['rss_mb']:5.0f} MB  errors {r['errors']}", flush=True)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    index = {(r["model"], r["app"], r["connections"]): r for r in rows}
+    for r in rows:
+        seed = index.get((r["model"], "seed", r["connections"]))
+        floor = index.get((r["model"], "floor", r["connections"]))
+        r["vs_seed"] = r["rps"] / seed["rps"] if seed else float("nan")
+        r["vs_floor"] = r["rps"] / floor["rps"] if floor else float("nan")
+    goal = []
+    for kind in args.models:
+        k8, f8 = index.get((kind, "kit-onnx", 8)), index.get((kind, "floor", 8))
+        k32, f32 = index.get((kind, "kit-onnx", 32)), index.get((kind, "floor", 32))
+        if k8 and f8:
+            ratio_32 = k32["rps"] / f32["rps"] if k32 and f32 else float("nan")
+            goal.append({"model": kind, "ratio_8": k8["rps"] / f8["rps"], "ratio_32": ratio_32,
+                         "p99_8_ms": k8["p99_ms"],
+                         "reached": k8["rps"] / f8["rps"] >= GOAL_RATIO and k8["p99_ms"] <= GOAL_P99_MS})
+    results = {"benchmark": "bench_serving", "load_tool": tool, "duration_s": args.duration, "repeat": args.repeat,
+               "machine": f"{os.cpu_count()} cores, {platform.machine()}, Python {platform.python_version()}",
+               "date": time.strftime("%Y-%m-%d"), "rows": rows, "goal": goal}
+    table = markdown(results)
+    print()
+    print(table)
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(results, indent=2) + "\n")
+    md = args.md or (args.json.with_suffix(".md") if args.json else None)
+    if md:
+        md.write_text("# bench_serving\n\n" + table)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
