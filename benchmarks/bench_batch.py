@@ -40,7 +40,11 @@ def _child(approach: str, bundle: str, data: str, out: str) -> dict:
     import pandas  # noqa: F401
     import shipml.batch  # noqa: F401
     import shipml.models  # noqa: F401
+    import sklearn.compose  # noqa: F401  (nor the imports that unpickling a model triggers)
+    import sklearn.ensemble  # noqa: F401
+    import sklearn.linear_model  # noqa: F401
     import sklearn.pipeline  # noqa: F401
+    import sklearn.preprocessing  # noqa: F401
 
     started = time.perf_counter()
     rows = 0

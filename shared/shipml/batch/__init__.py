@@ -366,19 +366,23 @@ def _category(col: pa.Array) -> Any:
     return np.array(col.to_pylist(), dtype=object)
 
 
-def _as_fixed_width(schema: FeatureSchema, data: dict[str, Any]) -> dict[str, np.ndarray]:
-    """Category columns as numpy fixed-width text, built from their dictionary without per-row Python.
+def _as_categorical(schema: FeatureSchema, data: dict[str, Any]) -> dict[str, Any]:
+    """Category columns as pandas Categoricals built from their Arrow dictionary: no per-row work at all.
 
-    Scoring takes them faster than arrays of str objects. Only columns whose every distinct value is a
-    valid category qualify (then they hold exactly the values the schema check passed).
+    scikit-learn takes them as fast as it takes anything, and building one costs nothing (the codes are
+    reused). Only columns whose every distinct value is a valid category qualify (then they hold exactly
+    the values the schema check passed).
     """
+    import pandas as pd
+
     out = {}
     for feat in schema.features:
         col = data[feat.name]
         if feat.dtype == "category" and isinstance(col, pa.DictionaryArray) and col.null_count == 0:
             values = col.dictionary.to_pylist()
-            if all(isinstance(v, str) and v in (feat.categories or ()) for v in values):
-                out[feat.name] = np.asarray(values or [""], dtype=str)[col.indices.to_numpy()]
+            if values and all(isinstance(v, str) and v in (feat.categories or ()) for v in values):
+                out[feat.name] = pd.Categorical.from_codes(col.indices.to_numpy(),
+                                                           categories=pd.Index(values, dtype=object))
     return out
 
 
@@ -398,7 +402,7 @@ def score_chunk(predictor: Predictor, chunk: Chunk) -> ChunkResult:
     n_bad = int(bad.sum())
     features = validation.columns
     ids = batch.column(schema.id_column)
-    features = {**features, **_as_fixed_width(schema, data)}
+    features = {**features, **_as_categorical(schema, data)}
     if n_bad:
         good = ~bad
         features = {k: v[good] for k, v in features.items()}
@@ -482,6 +486,42 @@ class _AtomicTable:
         self.tmp.unlink(missing_ok=True)
 
 
+class _WriterThread:
+    """Writes in a thread (pyarrow releases the GIL while encoding and compressing) so scoring goes on.
+
+    At most ``depth`` pieces wait; an error in the thread is raised in the caller at the next call.
+    """
+
+    def __init__(self, depth: int = 2) -> None:
+        self.queue: queue.Queue = queue.Queue(maxsize=depth)
+        self.error: BaseException | None = None
+        self.thread = threading.Thread(target=self._work, name="shipml-batch-writer", daemon=True)
+        self.thread.start()
+
+    def _work(self) -> None:
+        while True:
+            item = self.queue.get()
+            if item is None:
+                return
+            if self.error is None:
+                try:
+                    item[0].write(item[1])
+                except BaseException as exc:  # handed to the caller
+                    self.error = exc
+
+    def write(self, table: _AtomicTable, data: Any) -> None:
+        if self.error is not None:
+            raise self.error
+        self.queue.put((table, data))
+
+    def close(self) -> None:
+        """Wait until everything queued is written; raise the thread's error if there was one."""
+        self.queue.put(None)
+        self.thread.join()
+        if self.error is not None:
+            raise self.error
+
+
 def _quarantine_schema(schema: FeatureSchema) -> pa.Schema:
     return pa.schema([("source", pa.string()), ("row", pa.int64())]
                      + [(n, pa.string()) for n in [schema.id_column, *schema.names]] + [("reason", pa.string())])
@@ -547,11 +587,12 @@ def score(
     started = time.perf_counter()
     peak = _rss_mb()
     preflight(files, schema)
-    out = bad = None
+    out = bad = writer = None
     limits = threadpool_limits(limits=threads) if threads and engine == "local" else None
     try:
         out = _AtomicTable(output, out_schema)
         bad = _AtomicTable(quarantine, _quarantine_schema(schema))
+        writer = _WriterThread()
         chunks = iter_chunks(files, schema, chunk_rows, summary.ignored_columns)
         if engine == "local":
             results: Iterator[ChunkResult] = (score_chunk(predictor, c) for c in _prefetch(chunks))
@@ -562,9 +603,9 @@ def score(
         with tqdm(total=total_rows(files), unit="rows", unit_scale=True, disable=not progress,
                   desc=f"score {predictor.name} v{predictor.version}", mininterval=0.5) as bar:
             for result in results:
-                out.write(result.scored)
+                writer.write(out, result.scored)
                 if result.quarantined is not None:
-                    bad.write(result.quarantined)
+                    writer.write(bad, result.quarantined)
                     summary.rows_quarantined += result.quarantined.num_rows
                 summary.rows_in += result.rows_in
                 summary.rows_scored += result.scored.num_rows
@@ -573,6 +614,8 @@ def score(
                 peak = max(peak, _rss_mb())
                 if on_chunk:
                     on_chunk(summary.rows_in)
+        writer, finishing = None, writer
+        finishing.close()
         if summary.rows_in == 0:
             raise ShipmlError(f"{input}: no rows to score (the input holds a header but no data)")
         if summary.rows_in != summary.rows_scored + summary.rows_quarantined:  # a bug, never a user error
@@ -581,6 +624,9 @@ def score(
         bad.commit()
         out.commit()
     except BaseException:
+        if writer is not None:
+            with contextlib.suppress(BaseException):
+                writer.close()
         for table in (out, bad):
             if table is not None:
                 table.abort()
