@@ -120,7 +120,7 @@ def evaluate_repaired(docs: list[dict], ctx: Context) -> tuple[bool, str]:
 def collect_applied(kubectl: Any, ctx: Context) -> dict:
     if not hasattr(kubectl, "get_json"):
         raise Unanswered
-    dep = kubectl.get_json(f"deployment/{APP}")
+    dep = kubectl.get_json(f"deployment/{APP}", "--show-managed-fields")  # kubectl hides them
     return {
         "ready": dep.get("status", {}).get("readyReplicas", 0),
         "operations": sorted({m.get("operation", "") for m in dep["metadata"].get("managedFields", [])}),

@@ -3,6 +3,7 @@ control plane (started in a temporary folder and always removed by `close()`).""
 
 from __future__ import annotations
 
+import atexit
 import shutil
 import subprocess
 import tempfile
@@ -62,5 +63,6 @@ def open_cluster(use_kind: str = "auto", nodes: int = 3) -> ClusterSession:
     else:
         state = Path(tempfile.mkdtemp(prefix="shipml-fake-cluster-")) / "state"
         session = ClusterSession("fake-nodes", fake=up(nodes, state_dir=state))
+        atexit.register(session.close)  # a kernel that stops early still removes it
     print(f"Using: {session.describe()}")
     return session

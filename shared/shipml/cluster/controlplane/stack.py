@@ -65,12 +65,16 @@ def free_port() -> int:
 
 
 def own_process(name: str, pid: int) -> psutil.Process | None:
-    """The process `pid` if it still runs our `name` binary (pids get reused)."""
+    """The process `pid` if it still runs our `name` binary (pids get reused). Checks the
+    executable too: right after exec, /proc/<pid>/cmdline can briefly be empty."""
+    expected = str(versions.bin_dir() / name)
     try:
         process = psutil.Process(pid)
-        alive = process.status() != psutil.STATUS_ZOMBIE
-        return process if alive and process.cmdline()[:1] == [str(versions.bin_dir() / name)] else None
-    except (psutil.Error, IndexError):
+        if process.status() == psutil.STATUS_ZOMBIE:
+            return None
+        exe = process.exe().removesuffix(" (deleted)")  # a rebuild may have replaced the file
+        return process if expected in (exe, *process.cmdline()[:1]) else None
+    except psutil.Error:
         return None
 
 
