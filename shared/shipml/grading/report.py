@@ -67,7 +67,9 @@ def feedback_markdown(result: SubmissionResult) -> str:
     if result.status in ("invalid", "wrong_lab", "grader_error"):
         lines += [f"Your submission was not run: {result.detail}.", ""]
     elif result.status in ("timeout", "exited", "kernel_died"):
-        lines += [f"Grading stopped early: {result.detail}. Questions after that point were not run.", ""]
+        after = (" Questions after that point were not run." if any(q.status == "not_run" for q in result.questions)
+                 else "")
+        lines += [f"Grading hit a problem: {result.detail}.{after}", ""]
     elif result.status == "tampered":
         lines += ["Some answers were not exported by their check cell, so they were not counted. Answer in "
                   "the answer cells, and leave the check cells as they are.", ""]

@@ -1,0 +1,16 @@
+"""Hidden checks for lab00 used by the corpus test: they run in the grader, never in a student's kernel."""
+
+from shipml.grading.hidden import HiddenCheck
+
+
+def proba_spread(answers, ctx):
+    p = answers["proba"]
+    return bool(p.std() > 0), f"SECRET-HIDDEN: std of the probabilities is {p.std():.4f}"
+
+
+def refusal_names_the_file(answers, ctx):
+    """The refusal message names the changed file."""
+    return "model.joblib" in answers["refusal"], "SECRET-HIDDEN: the message must name model.joblib"
+
+
+HIDDEN = [HiddenCheck("proba_spread", 1, proba_spread, "fraud probabilities vary"), refusal_names_the_file]
