@@ -112,12 +112,15 @@ def test_pod_disruption_budget_counts_the_pods(app):
     assert (status["expectedPods"], status["disruptionsAllowed"]) == (3, 1)
 
 
-def test_up_and_down_leave_no_process_behind(tmp_path, fake_cluster):
+def test_up_and_down_leave_no_process_behind_even_after_a_crash(tmp_path, fake_cluster):
     state = tmp_path / "second"
     cluster = up(1, state_dir=state, build=False)
     assert running(state) is not None and running(state).server != fake_cluster.server
     pids = list(cluster.pids.values())
     assert len(pids) == 5
+    psutil.Process(cluster.pids["kwok"]).kill()  # one component dies
+    psutil.Process(cluster.pids["kwok"]).wait(10)
+    assert running(state) is None  # a half-dead cluster is not "running"
     assert down(state_dir=state) is True
     assert not any(psutil.pid_exists(pid) and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
                    for pid in pids)
