@@ -1,7 +1,8 @@
 """The adversarial corpus: every submission gets exactly the expected row (points, statuses, status, detail).
 
 Regenerated from the lab and its solution by corpus/make_corpus.py, graded with the real CLI
-(``--jobs 2 --timeout 20 --wall-timeout 90``, hidden checks from corpus/hidden_lab00.py).
+(``--jobs 2 --timeout 45 --wall-timeout 150``: generous for a shared machine; hidden checks from
+corpus/hidden_lab00.py).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import pytest
 from shipml.cli import main
 
 HERE = Path(__file__).resolve().parent / "corpus"
-ARGS = ["--jobs", "2", "--timeout", "20", "--wall-timeout", "90", "--quiet", "--hidden", str(HERE / "hidden_lab00.py")]
+ARGS = ["--jobs", "2", "--timeout", "45", "--wall-timeout", "150", "--quiet", "--hidden", str(HERE / "hidden_lab00.py")]
 
 
 def _corpus(folder: Path) -> list[Path]:
@@ -47,7 +48,7 @@ def test_corpus_gradebook_is_exactly_as_expected(tmp_path):
     for row in got:
         text = (out / "feedback" / "lab00" / f"{row['student']}.md").read_text()
         assert f"**Score: {row['total']} / {row['max_total']}**" in text
-        assert "SECRET" not in text and "model.joblib" not in text.split("hidden check")[-1]
+        assert "SECRET" not in text and "probabilities vary" not in text and "names the changed" not in text
     # executed notebooks for review, outputs capped
     executed = out / "executed" / "lab00"
     assert (executed / "gigantic_output.ipynb").stat().st_size < 1_000_000

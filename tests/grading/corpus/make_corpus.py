@@ -2,7 +2,7 @@
 
 Every case starts from the generated lab (``labs/lab00_first_bundle.ipynb``) and the solution's answer
 cells, so the corpus stays in sync with the lab. ``expected_gradebook.csv`` beside this script holds the
-exact gradebook the grader must produce for it (``--jobs 2 --timeout 30 --wall-timeout 150``).
+exact gradebook the grader must produce for it (``--jobs 2 --timeout 45 --wall-timeout 150``).
 
     python tests/grading/corpus/make_corpus.py OUT_DIR
 """

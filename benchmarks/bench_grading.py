@@ -1,0 +1,87 @@
+"""Grading throughput: N submissions of lab00 with ``--jobs J`` (wall time), one of them stuck.
+
+The submissions are the correct solution, the unsolved lab and a partly correct one, repeated; with
+``--stuck`` one of them ignores interrupts and loops forever, to show that it costs one worker slot for
+the wall-clock limit and never blocks the rest.
+
+    python benchmarks/bench_grading.py --n 30 --jobs 2 --json benchmarks/results/bench_grading.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import os
+import platform
+import shutil
+import tempfile
+import time
+from collections import Counter
+from pathlib import Path
+
+import nbformat
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def make_submissions(folder: Path, n: int, stuck: bool) -> None:
+    spec = importlib.util.spec_from_file_location("make_corpus", ROOT / "tests/grading/corpus/make_corpus.py")
+    corpus = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(corpus)
+    cases = corpus.cases()
+    kinds = ["correct", "empty", "partly_correct"]
+    folder.mkdir(parents=True)
+    for i in range(n):
+        kind = "stuck_ignores_interrupt" if stuck and i == 0 else kinds[i % len(kinds)]
+        nbformat.write(cases[kind], folder / f"student{i:02d}_{kind}.ipynb")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--n", type=int, default=30)
+    parser.add_argument("--jobs", type=int, default=2)
+    parser.add_argument("--timeout", type=float, default=60)
+    parser.add_argument("--wall-timeout", type=float, default=120)
+    parser.add_argument("--stuck", action=argparse.BooleanOptionalAction, default=True)
+    parser.add_argument("--json", type=Path)
+    args = parser.parse_args()
+
+    from shipml.grading import Settings, grade
+
+    work = Path(tempfile.mkdtemp(prefix="bench-grading-"))
+    try:
+        make_submissions(work / "subs", args.n, args.stuck)
+        settings = Settings(cell_timeout=args.timeout, wall_timeout=args.wall_timeout, jobs=args.jobs)
+        started = time.perf_counter()
+        results = grade("lab00", work / "subs", work / "out", settings, progress=True)
+        wall = time.perf_counter() - started
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    per = sorted(r.seconds for r in results)
+    figures = {
+        "lab": "lab00", "submissions": len(results), "jobs": args.jobs, "stuck_submissions": int(args.stuck),
+        "cell_timeout_s": args.timeout, "wall_timeout_s": args.wall_timeout,
+        "wall_time_s": round(wall, 1), "seconds_per_submission": round(wall / len(results), 2),
+        "median_notebook_s": round(per[len(per) // 2], 1), "max_notebook_s": round(per[-1], 1),
+        "statuses": dict(Counter(r.status for r in results)),
+        "machine": f"{platform.machine()}, {os.cpu_count()} cores (shared), Python {platform.python_version()}",
+        "load_average_1m": round(os.getloadavg()[0], 1),
+    }
+    print(json.dumps(figures, indent=1))
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(figures, indent=1) + "\n")
+        table = ["| submissions | jobs | stuck | wall time | per submission | median notebook | statuses |",
+                 "|---|---|---|---|---|---|---|",
+                 f"| {figures['submissions']} | {args.jobs} | {figures['stuck_submissions']} "
+                 f"(wall limit {args.wall_timeout:g} s) | {figures['wall_time_s']} s | "
+                 f"{figures['seconds_per_submission']} s | {figures['median_notebook_s']} s | "
+                 + ", ".join(f"{k} {v}" for k, v in sorted(figures["statuses"].items())) + " |"]
+        args.json.with_suffix(".md").write_text(
+            f"Grading lab00 with `shipml grade --jobs {args.jobs}` ({figures['machine']}, "
+            f"load {figures['load_average_1m']}):\n\n" + "\n".join(table) + "\n")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,41 @@
+"""The grader is generic over labs: every lab in labs/ has a layout it understands, and grading the
+solution as a submission earns full marks while the unsolved lab earns zero (both with status ok)."""
+
+from __future__ import annotations
+
+import csv
+import shutil
+from pathlib import Path
+
+import pytest
+from shipml import checks
+from shipml.cli import main
+from shipml.grading import submission
+
+ROOT = Path(__file__).resolve().parents[2]
+LABS = sorted(p.name.split("_")[0] for p in (ROOT / "labs").glob("lab*.ipynb"))
+
+
+@pytest.mark.parametrize("lab", LABS)
+def test_layout_has_a_check_cell_per_question(lab):
+    layout = submission.layout(lab)
+    assert sorted(layout.check_cells.values()) == sorted(q.id for q in checks.questions(lab))
+    assert layout.answer_cells, f"{lab} has no cells tagged answer"
+
+
+@pytest.mark.slow
+@pytest.mark.notebooks
+@pytest.mark.parametrize("lab", LABS)
+def test_solution_full_marks_unsolved_zero(lab, tmp_path):
+    subs = tmp_path / "subs"
+    subs.mkdir()
+    name = submission.lab_notebook(lab).name
+    shutil.copy(ROOT / "solutions" / name, subs / "solution.ipynb")
+    shutil.copy(ROOT / "labs" / name, subs / "unsolved.ipynb")
+    assert main(["grade", lab, str(subs), "--out", str(tmp_path / "out"), "--jobs", "2", "--timeout", "600",
+                 "--wall-timeout", "1200", "--quiet"]) == 0
+    with (tmp_path / "out" / "gradebook.csv").open() as f:
+        rows = {r["student"]: r for r in csv.DictReader(f)}
+    assert rows["solution"]["status"] == "ok" and rows["solution"]["total"] == rows["solution"]["max_total"], \
+        rows["solution"]
+    assert rows["unsolved"]["status"] == "ok" and rows["unsolved"]["total"] == "0", rows["unsolved"]
