@@ -52,8 +52,11 @@ def test_nodeport_service_has_a_url(app):
     assert workflow.service_url(app) == "http://localhost:30080"
 
 
-def test_scale_up_and_back(app):
+def test_scale_up_and_back(app, capsys):
     workflow.scale(app, 5)
+    printed = capsys.readouterr().out  # each step shows the command a student could type
+    assert f"$ kubectl --kubeconfig={app.kubeconfig} --context=shipml-fake --namespace=shipml " \
+           "scale deployment/shipml-serving --replicas=5" in printed
     assert workflow.deployment_status(app)["ready"] == 5
     workflow.scale(app, 3)
     assert len(workflow.pods(app)) == 3

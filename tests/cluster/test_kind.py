@@ -3,6 +3,8 @@ the NodePort. Skipped with the reason when kind (or Docker, or the cluster) is a
 
 from __future__ import annotations
 
+import subprocess
+
 import httpx
 import pytest
 from shipml.cluster import kind, workflow
@@ -14,6 +16,9 @@ V1, V2 = "shipml-serving:0.1.0", "shipml-serving:0.2.0"
 
 @pytest.fixture(scope="module")
 def served(kind_cluster):
+    for image in (V1, V2):
+        if subprocess.run(["docker", "image", "inspect", image], capture_output=True).returncode:
+            pytest.skip(f"image {image} is not built (the containers lesson builds it)")
     for image in (V1, V2):
         kind.load_image(image)
     workflow.apply_overlay(kind_cluster, "kind")
