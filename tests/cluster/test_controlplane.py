@@ -128,3 +128,17 @@ def test_up_and_down_leave_no_process_behind_even_after_a_crash(tmp_path, fake_c
     assert not any(psutil.pid_exists(pid) and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
                    for pid in pids)
     assert not state.exists() and running(state) is None
+
+
+def test_service_account_token_controller_signs_tokens(fake_cluster):
+    kubectl = fake_cluster.kubectl("default")
+    secret = {"apiVersion": "v1", "kind": "Secret", "type": "kubernetes.io/service-account-token",
+              "metadata": {"name": "default-token", "namespace": "default",
+                           "annotations": {"kubernetes.io/service-account.name": "default"}}}
+    shell.run(kubectl.argv("apply", "--server-side", "-f", "-"), input_text=json.dumps(secret))
+    deadline = time.monotonic() + 30
+    data = {}
+    while time.monotonic() < deadline and "token" not in data:
+        data = kubectl.get_json("secret/default-token").get("data", {})
+        time.sleep(0.5)
+    assert {"token", "ca.crt", "namespace"} <= set(data)
