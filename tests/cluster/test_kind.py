@@ -4,6 +4,7 @@ the NodePort. Skipped with the reason when kind (or Docker, or the cluster) is a
 from __future__ import annotations
 
 import subprocess
+import time
 
 import httpx
 import pytest
@@ -38,3 +39,23 @@ def test_rolling_update_under_load_drops_no_request(served):
     load = step.detail["load"]
     assert load.sent > 0 and load.failed == 0, str(load)
     workflow.rollback(served)
+
+
+def test_latest_tag_ends_in_image_pull_backoff_even_after_kind_load(served):
+    """The seed's pitfall on real nodes: `:latest` implies imagePullPolicy Always (kind#328)."""
+    subprocess.run(["docker", "tag", V1, "shipml-serving:latest"], check=True)
+    kind.load_image("shipml-serving:latest")
+    demo = served.with_namespace("shipml-latest-demo")
+    workflow.apply_manifests(served.with_namespace(None), [
+        {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "shipml-latest-demo"}}])
+    pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "latest"},
+           "spec": {"containers": [{"name": "serving", "image": "shipml-serving:latest"}]}}
+    workflow.apply_manifests(demo, [pod])
+    reasons: set[str] = set()
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and not reasons & {"ErrImagePull", "ImagePullBackOff"}:
+        statuses = demo.get_json("pod/latest").get("status", {}).get("containerStatuses", [])
+        reasons = {s.get("state", {}).get("waiting", {}).get("reason", "") for s in statuses}
+        time.sleep(2)
+    served.run("delete", "namespace", "shipml-latest-demo", "--wait=false", namespaced=False)
+    assert reasons & {"ErrImagePull", "ImagePullBackOff"}, reasons
