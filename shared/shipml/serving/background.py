@@ -36,9 +36,16 @@ def free_loopback_port() -> int:
 class BackgroundServer:
     """``shipml serve`` in a child process on 127.0.0.1; a context manager that always stops it."""
 
-    def __init__(self, models: str | Path, *, port: int | None = None, workers: int = 1,
-                 env: dict[str, str] | None = None, wait_ready: bool = True, timeout: float = 60.0) -> None:
-        self.models = Path(models)
+    def __init__(self, models: str | Path | None = None, *, port: int | None = None, workers: int = 1,
+                 env: dict[str, str] | None = None, wait_ready: bool = True, timeout: float = 60.0,
+                 command: list[str] | None = None, ready_path: str | None = None,
+                 cwd: str | Path | None = None) -> None:
+        """``command`` runs another app instead (``{port}`` in it is replaced), ready once ``ready_path``
+        answers 200 (the seed's app in notebook 02; it has no health endpoint, so its docs page is used)."""
+        self.models = Path(models) if models is not None else None
+        self.command = command
+        self.ready_path = ready_path
+        self.cwd = cwd
         self.port = port or free_loopback_port()
         self.workers = workers
         self.env = dict(env or {})
@@ -60,14 +67,19 @@ class BackgroundServer:
         if self.process is not None:
             return self
         env = {**os.environ, **self.env, "PYTHONUNBUFFERED": "1"}
-        cmd = [sys.executable, "-m", "shipml", "serve", "--models", str(self.models), "--host", "127.0.0.1",
-               "--port", str(self.port), "--workers", str(self.workers)]
+        if self.command is not None:
+            cmd = [part.replace("{port}", str(self.port)) for part in self.command]
+        else:
+            if self.models is None:
+                raise ShipmlError("BackgroundServer needs a model repository folder (or a command)")
+            cmd = [sys.executable, "-m", "shipml", "serve", "--models", str(self.models), "--host", "127.0.0.1",
+                   "--port", str(self.port), "--workers", str(self.workers)]
         with open(self.log_path, "ab") as log:
             self.process = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env,
-                                            start_new_session=True)
+                                            start_new_session=True, cwd=self.cwd)
         _RUNNING.add(self)
         try:
-            self._wait("/v2/health/ready" if self.wait_ready else "/v2/health/live")
+            self._wait(self.ready_path or ("/v2/health/ready" if self.wait_ready else "/v2/health/live"))
         except BaseException:
             self.stop()
             raise
