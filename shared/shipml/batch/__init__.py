@@ -45,6 +45,7 @@ from shipml.predictor import Predictor, load_predictor
 from shipml.schema import FeatureSchema
 
 DEFAULT_CHUNK_ROWS = 100_000
+CSV_BLOCK_BYTES = 1 << 20
 OUTPUT_COLUMNS = ("prediction", "probability", "model", "model_version")
 QUARANTINE_COLUMNS = ("source", "row", "reason")
 
@@ -188,7 +189,9 @@ def _csv_chunks(path: Path, schema: FeatureSchema, chunk_rows: int, extra: list[
     with open(path, "rb") as f:
         sample = f.read(1 << 16)
     bytes_per_row = max(8, len(sample) / max(1, sample.count(b"\n")))
-    block_size = int(min(1 << 30, max(1 << 16, chunk_rows * bytes_per_row)))
+    # Small blocks, put together into chunks of ``chunk_rows``: pyarrow reads a fixed number of blocks
+    # ahead, so the block size (not the chunk size) decides how much of the file sits in memory early on.
+    block_size = int(min(CSV_BLOCK_BYTES, max(1 << 16, chunk_rows * bytes_per_row)))
     malformed: list[tuple[int | None, str]] = []
 
     def invalid_row(row: Any) -> str:
@@ -206,13 +209,17 @@ def _csv_chunks(path: Path, schema: FeatureSchema, chunk_rows: int, extra: list[
                 convert_options=pacsv.ConvertOptions(column_types=_csv_types(schema, tolerant),
                                                      include_columns=columns, strings_can_be_null=True),
             )
+            pending: list[pa.RecordBatch] = []
             for batch in reader:
-                found, malformed[:] = list(malformed), []
-                yield Chunk(str(path), row, batch, found)
-                row += batch.num_rows
-                consumed += batch.num_rows + len(found)
-            if malformed:
-                yield Chunk(str(path), row, batch.slice(0, 0), list(malformed))
+                pending.append(batch)
+                if sum(b.num_rows for b in pending) >= chunk_rows:
+                    chunk = _joined(path, row, pending, malformed)
+                    yield chunk
+                    row += chunk.batch.num_rows
+                    consumed += chunk.batch.num_rows + len(chunk.malformed)
+                    pending, malformed[:] = [], []
+            if pending or malformed:
+                yield _joined(path, row, pending or [pa.RecordBatch.from_pylist([], schema=reader.schema)], malformed)
             return
         except pa.ArrowInvalid as exc:
             if tolerant or "conversion error" not in str(exc).lower():
@@ -220,6 +227,13 @@ def _csv_chunks(path: Path, schema: FeatureSchema, chunk_rows: int, extra: list[
             tolerant, malformed[:] = True, []  # re-read from the first row not delivered yet, as text
         except (OSError, UnicodeDecodeError) as exc:
             raise ShipmlError(f"{path}: cannot read CSV: {_first_line(exc)}") from None
+
+
+def _joined(path: Path, row: int, batches: list[pa.RecordBatch], malformed: list) -> Chunk:
+    if len(batches) == 1:
+        return Chunk(str(path), row, batches[0], list(malformed))
+    table = pa.Table.from_batches(batches).unify_dictionaries().combine_chunks()
+    return Chunk(str(path), row, table.to_batches()[0], list(malformed))
 
 
 def _parquet_chunks(path: Path, schema: FeatureSchema, chunk_rows: int, extra: list[str]) -> Iterator[Chunk]:
