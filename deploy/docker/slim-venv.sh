@@ -18,9 +18,12 @@ find "$site" -type f \( -name '*.pyi' -o -name '*.pxd' -o -name '*.pyx' -o -name
     -o -name '*.js.map' -o -name '*.css.map' \) -delete
 # Build-time parts of numpy (C headers; not numpy.f2py: `from numpy import *` touches it) and
 # onnxruntime's offline tools; its Python module does not load the C-API library shipped with it.
-rm -rf "$site/numpy/_core/include" "$site/numpy/_pyinstaller" \
+rm -rf "$site/numpy/_core/include" "$site/numpy/_pyinstaller" "$site/numpy/distutils" \
     "$site/onnxruntime/transformers" "$site/onnxruntime/quantization" "$site/onnxruntime/tools"
 rm -f "$site"/onnxruntime/capi/libonnxruntime.so*
+# numpy's compiled test helpers (only its own test suite imports them) and pytest hooks.
+rm -f "$site"/numpy/_core/_simd.*.so "$site"/numpy/_core/_*_tests.*.so
+find "$site" -name conftest.py -delete
 # Debug symbols of extension modules (the vendored *.libs are left alone: patched by auditwheel).
 if command -v strip >/dev/null 2>&1; then
     find "$site" -path '*.libs' -prune -o -type f -name '*.so' -print \

@@ -85,20 +85,18 @@ def test_the_cli_skips_an_existing_image_quickly(base_image):
     assert time.perf_counter() - started < 10
 
 
-def _cached_rootfs() -> bool:
-    cache = base.default_cache_dir()
-    tarball = base.rootfs_tarball(cache, base.DEFAULT_SUITE, base.DEFAULT_MIRROR)
-    return tarball.is_file() and tarball.with_suffix(".json").is_file()
-
-
 @pytest.mark.slow
-def test_a_ca_bundle_is_baked_in_and_named_by_pip_and_requests(client, tmp_path, unique_tag, session_labels):
-    if not _cached_rootfs() and (os.geteuid() != 0 or shutil.which("debootstrap") is None):
-        pytest.skip("no cached root filesystem and no root+debootstrap to make one")
+def test_a_ca_bundle_is_baked_in_and_named_by_pip_and_requests(
+    client, tmp_path, rootfs_cache, unique_tag, session_labels
+):
+    cache = rootfs_cache
+    fresh = not base.rootfs_tarball(cache, base.DEFAULT_SUITE, base.DEFAULT_MIRROR).is_file()
+    if fresh and (os.geteuid() != 0 or shutil.which("debootstrap") is None):
+        pytest.skip("no cached root filesystem, and no root + debootstrap to make one")
     bundle = tmp_path / "classroom-proxy-ca.pem"
     bundle.write_text("# a classroom proxy's CA would be here\n")
     try:
-        result = base.build_base_image(unique_tag, ca_bundle=bundle, echo=lambda _: None, bars=False)
+        result = base.build_base_image(unique_tag, ca_bundle=bundle, cache_dir=cache, echo=lambda _: None, bars=False)
         assert result.built
         labels = client.images.get(unique_tag).labels
         assert labels[f"{base.IMAGE_LABEL}.ca-sha256"] == base._sha256(bundle)
@@ -113,7 +111,7 @@ def test_a_ca_bundle_is_baked_in_and_named_by_pip_and_requests(client, tmp_path,
         # Asking again is a no-op, and says so when the CA bundle differs.
         other = tmp_path / "other.pem"
         other.write_text("# another CA\n")
-        again = base.build_base_image(unique_tag, ca_bundle=other, echo=lambda _: None)
+        again = base.build_base_image(unique_tag, ca_bundle=other, cache_dir=cache, echo=lambda _: None)
         assert not again.built
         assert any("another CA bundle" in note for note in again.notes)
     finally:

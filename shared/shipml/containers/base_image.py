@@ -417,7 +417,7 @@ def build_base_image(
         python_version = record["python_version"]
 
         changes = image_changes(python_version, suite, mirror, ca_sha256)
-        with tempfile.TemporaryDirectory(prefix="shipml-base-", dir=tarball.parent) as scratch:
+        with tempfile.TemporaryDirectory(prefix="shipml-base-") as scratch:
             source = _with_ca_bundle(tarball, ca_path, Path(scratch)) if ca_path else tarball
             echo(f"importing {source.stat().st_size / 1e6:.0f} MB into the engine as {tag}")
             repository, version = split_tag(tag)

@@ -1,0 +1,67 @@
+"""The image recipes in deploy/docker/ agree with the project (no engine needed)."""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+DOCKER = ROOT / "deploy" / "docker"
+REQUIREMENTS = sorted(DOCKER.glob("requirements-*.txt"))
+
+
+def _name(requirement: str) -> str:
+    return re.sub(r"[-_.]+", "-", re.split(r"[\[=<>!~; ]", requirement, maxsplit=1)[0]).lower()
+
+
+def _pins(path: Path) -> dict[str, str]:
+    pins = {}
+    for line in path.read_text().splitlines():
+        line = line.split("#", 1)[0].strip()
+        if line:
+            assert re.fullmatch(r"[A-Za-z0-9_.\-]+==[\w.]+", line), f"{path.name}: not pinned: {line}"
+            pins[_name(line)] = line.split("==", 1)[1]
+    return pins
+
+
+def test_there_are_requirements_for_the_serving_and_edge_images():
+    assert {p.name for p in REQUIREMENTS} >= {"requirements-serving.txt", "requirements-edge.txt"}
+
+
+@pytest.mark.parametrize("requirements", REQUIREMENTS, ids=lambda p: p.name)
+def test_image_pins_equal_the_pyproject_pins(requirements):
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
+    declared = {_name(d): d.split("==", 1)[1] for d in project if "==" in d}
+    image = _pins(requirements)
+    differ = {n: (v, declared[n]) for n, v in image.items() if n in declared and declared[n] != v}
+    assert not differ, f"{requirements.name} pins differ from pyproject.toml (image, project): {differ}"
+
+
+@pytest.mark.parametrize("dockerfile", ["Dockerfile", "edge.Dockerfile"])
+def test_dockerfiles_take_a_base_image_and_run_as_uid_10001_under_tini(dockerfile):
+    text = (DOCKER / dockerfile).read_text()
+    assert text.count("ARG BASE_IMAGE=python:3.11-slim") == 1
+    assert "FROM ${BASE_IMAGE} AS runtime" in text
+    assert "USER 10001:10001" in text
+    assert 'ENTRYPOINT ["/usr/bin/tini", "--"]' in text
+    assert "HEALTHCHECK" in text
+    assert "RUN --mount" not in text  # classic builder only: Debian's engine, compose 1.29, the SDK
+
+
+def test_dockerignore_sends_only_what_the_images_copy():
+    from docker.utils.build import exclude_paths
+
+    patterns = [
+        line.strip()
+        for line in (ROOT / ".dockerignore").read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    ]
+    sent = exclude_paths(str(ROOT), patterns, dockerfile="deploy/docker/Dockerfile")
+    tops = {path.split("/")[0] for path in sent}
+    assert tops <= {".dockerignore", "pyproject.toml", "README.md", "shared", "deploy", "artifacts"}
+    assert "shared/shipml/serving/app.py" in sent
+    assert not any("__pycache__" in path or path.endswith(".pyc") for path in sent)
+    assert not any(path.startswith(("deploy/k8s", ".venv", ".git/")) for path in sent)
