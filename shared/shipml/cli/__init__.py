@@ -12,7 +12,8 @@ import sys
 import typer
 from typer._click import exceptions as click_errors  # typer vendors click
 
-from shipml.cli import core, labs
+# Sub-command modules import their heavy dependencies inside the commands, so start-up stays quick.
+from shipml.cli import batch, cluster, core, docker, edge, grade, labs, serve
 from shipml.errors import ShipmlError
 
 app = typer.Typer(
@@ -24,13 +25,12 @@ app = typer.Typer(
 )
 core.register(app)
 app.add_typer(labs.app, name="labs")
-# Each concern registers its sub-commands below, one line each.
-app.add_typer(__import__("shipml.cli.cluster", fromlist=["app"]).app, name="cluster")
-app.add_typer(__import__("shipml.cli.docker", fromlist=["app"]).app, name="docker")
-app.add_typer(__import__("shipml.cli.edge", fromlist=["app"]).app, name="edge")
-app.command("serve")(__import__("shipml.cli.serve", fromlist=["serve"]).serve)
-app.command("grade")(__import__("shipml.cli.grade", fromlist=["grade"]).grade)
-app.add_typer(__import__("shipml.cli.batch", fromlist=["app"]).app, name="batch")
+app.add_typer(batch.app, name="batch")
+app.add_typer(edge.app, name="edge")
+app.command("serve")(serve.serve)
+app.add_typer(docker.app, name="docker")
+app.add_typer(cluster.app, name="cluster")
+app.command("grade")(grade.grade)
 
 
 def main(argv: list[str] | None = None) -> int:
