@@ -66,3 +66,17 @@ def base_image_command(
     if result.built:
         source = "cached root filesystem" if result.rootfs_from_cache else "fresh debootstrap"
         typer.echo(f"{result.tag}: built in {result.seconds:.1f}s from a {source}")
+
+
+@app.command("models")
+def models_command(
+    out: Path = typer.Option(Path("artifacts"), "--out", help="Folder under the build context (the repository root)."),
+    rows: int = typer.Option(20_000, help="Seeded transactions to train on."),
+    seed: int = typer.Option(0, help="Seed for the data and the models."),
+    force: bool = typer.Option(False, "--force", help="Train and export again even if the bundles verify."),
+) -> None:
+    """Train lr/hgb and export them to ONNX: the model repositories the images bake in."""
+    from shipml.containers.models import prepare_image_models
+
+    made = prepare_image_models(out, rows=rows, seed=seed, force=force, echo=typer.echo)
+    typer.echo(f"scikit-learn: {made.sklearn}  onnx: {made.onnx}  edge: {made.edge}")

@@ -5,6 +5,7 @@
 - :func:`run_container` publishes ports on free loopback ports and always stops and removes the
   container; :meth:`RunningContainer.wait_until_ready` waits for HTTP 200 or a healthy HEALTHCHECK;
 - :func:`image_size` and :func:`image_layers` feed the layer-size plot;
+- :func:`prepare_image_models` trains and exports the models the images bake in (``artifacts/``);
 - :func:`build_base_image` makes a ``python:3.11-slim``-compatible image without any registry.
 """
 
@@ -18,6 +19,7 @@ from shipml.containers.build import (
 )
 from shipml.containers.engine import LABEL, EngineStatus, docker_client, engine_available
 from shipml.containers.images import Layer, image_layers, image_size
+from shipml.containers.models import ImageModels, prepare_image_models
 from shipml.containers.run import (
     ReadyTimes,
     RunningContainer,
@@ -33,6 +35,7 @@ __all__ = [
     "BuildError",
     "BuildResult",
     "EngineStatus",
+    "ImageModels",
     "Layer",
     "ReadyTimes",
     "RunningContainer",
@@ -44,6 +47,7 @@ __all__ = [
     "image_size",
     "leftover_containers",
     "measure_time_to_ready",
+    "prepare_image_models",
     "remove_container",
     "remove_image",
     "run_container",
