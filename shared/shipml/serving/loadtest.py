@@ -55,6 +55,8 @@ def run_load(url: str, body: bytes | dict, requests: int = 2000, connections: in
                     latencies.append((time.perf_counter() - t) * 1000)
                     failures += not ok
 
+            for _ in range(min(50, requests)):  # warm-up: open the connections, fill the caches
+                await client.post(url, content=payload, headers=hdrs)
             started = time.perf_counter()
             await asyncio.gather(*(worker() for _ in range(connections)))
             took = time.perf_counter() - started
