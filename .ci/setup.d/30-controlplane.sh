@@ -36,8 +36,8 @@ apt_install() {
 
 command -v openssl >/dev/null && command -v curl >/dev/null || apt_install openssl curl ca-certificates
 if ! command -v kubectl >/dev/null; then
-    log "kubectl is not on PATH: install it (https://kubernetes.io/docs/tasks/tools/) and re-run"
-    exit 1
+    log "kubectl is not on PATH: the controlplane tests and notebook 04 will skip and say so"
+    exit 0
 fi
 
 # A Go that understands GOTOOLCHAIN (1.21+); otherwise the pinned toolchain from the Go proxy.
