@@ -4,6 +4,7 @@ nbval then runs the copies. The committed notebooks keep the real sizes as their
 the smaller ones listed in tests/notebook_params.yml (one key per notebook file name).
 """
 
+import shutil
 import sys
 from pathlib import Path
 
@@ -14,6 +15,8 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def main(out: Path) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    shutil.copy(ROOT / "tests" / "nbval_conftest.py", out / "conftest.py")
     params = yaml.safe_load((ROOT / "tests" / "notebook_params.yml").read_text()) or {}
     for folder in ("notebooks", "solutions"):
         for nb in sorted((ROOT / folder).glob("*.ipynb")):

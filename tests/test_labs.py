@@ -61,6 +61,14 @@ def _run(notebook: Path, tmp_path: Path, lab: str) -> dict:
     return checks.load_answers(answers)
 
 
+def _skip_if_unmet(notebook: Path) -> None:
+    from shipml.doctor import unmet_requirement
+
+    reason = unmet_requirement(notebook)
+    if reason:
+        pytest.skip(reason)
+
+
 def _lab_id(path: Path) -> str:
     return path.name.split("_")[0]
 
@@ -69,6 +77,7 @@ def _lab_id(path: Path) -> str:
 @pytest.mark.notebooks
 @pytest.mark.parametrize("solution", SOLUTIONS, ids=lambda p: p.name)
 def test_solution_earns_full_marks(solution, tmp_path):
+    _skip_if_unmet(solution)
     lab = _lab_id(solution)
     exported = Path(os.environ.get("SHIPML_ANSWERS_DIR", "/nonexistent")) / f"{lab}.jsonl"
     # `make test` runs the solutions under nbval first with SHIPML_ANSWERS_DIR set: reuse those answers.
@@ -81,6 +90,7 @@ def test_solution_earns_full_marks(solution, tmp_path):
 @pytest.mark.notebooks
 @pytest.mark.parametrize("solution", SOLUTIONS, ids=lambda p: p.name)
 def test_unsolved_lab_runs_to_the_end_with_zero_marks(solution, tmp_path):
+    _skip_if_unmet(solution)
     lab = _lab_id(solution)
     verdicts = checks.grade_answers(lab, _run(ROOT / "labs" / solution.name, tmp_path, lab))
     assert sum(v.points for v in verdicts) == 0

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import importlib.metadata
+import json
 import platform
 import shutil
 import subprocess
 import sys
 from dataclasses import dataclass, field
+from pathlib import Path
 
 PACKAGES = (
     "numpy", "pandas", "pyarrow", "scikit-learn", "skl2onnx", "onnx", "onnxruntime", "fastapi",
@@ -42,16 +44,36 @@ def package_versions() -> dict[str, str]:
 
 
 def docker_engine() -> Check:
-    try:
-        import docker
+    from shipml.containers.engine import engine_available
 
-        client = docker.from_env(timeout=3)
-        version = client.version().get("Version", "?")
-        client.close()
-        return Check("docker engine", True, f"answers (Docker {version})")
-    except Exception as exc:  # any failure means "no engine", and we say why
-        reason = str(exc).splitlines()[0][:120] if str(exc) else type(exc).__name__
-        return Check("docker engine", False, f"no engine answers ({reason})")
+    status = engine_available()
+    return Check("docker engine", status.ok, status.reason if status.ok else f"no engine answers ({status.reason})")
+
+
+def cluster() -> Check:
+    """A kind cluster for real nodes, else the fake-node control plane (real API, kwok nodes)."""
+    from shipml.cluster.controlplane import unavailable_reason
+    from shipml.cluster.session import kind_reachable
+
+    if kind_reachable():
+        return Check("cluster", True, "a kind cluster named shipml answers (real nodes)")
+    reason = unavailable_reason()
+    if reason is None:
+        return Check("cluster", True, "fake-node control plane (no kind cluster: kwok nodes run no containers)")
+    return Check("cluster", False, f"no kind cluster, and no fake-node control plane: {reason}")
+
+
+REQUIREMENTS = {"docker": docker_engine, "cluster": cluster}
+
+
+def unmet_requirement(notebook: str | Path) -> str | None:
+    """Why a notebook cannot run here, from its metadata ``shipml.requires`` (None when it can)."""
+    metadata = json.loads(Path(notebook).read_text()).get("metadata", {})
+    for need in metadata.get("shipml", {}).get("requires", []):
+        check = REQUIREMENTS[need]()
+        if not check.ok:
+            return f"needs {need}: {check.detail}"
+    return None
 
 
 def tool(name: str, *version_args: str) -> Check:
@@ -80,17 +102,14 @@ def environment_report() -> Report:
     kind = tool("kind", "version")
     kubectl = tool("kubectl", "version", "--client")
     go = tool("go", "version")
-    report.checks = [docker, kind, kubectl, go]
+    orchestration = cluster()
+    report.checks = [docker, kind, kubectl, go, orchestration]
     report.parts = {
         "00 welcome": "runs",
         "01 batch vs real-time": "runs",
         "02 REST serving": "runs",
         "03 containers": "runs" if docker.ok else f"skipped: {docker.detail}",
-        "04 Kubernetes": (
-            "runs on kind" if kind.ok and docker.ok
-            else "runs on the fake-node control plane (no kind)" if go.ok and kubectl.ok
-            else "skipped: needs kind + Docker, or Go + kubectl for the fake-node control plane"
-        ),
+        "04 Kubernetes": ("runs on the " if orchestration.ok else "skipped: ") + orchestration.detail,
         "05 edge (ONNX)": "runs",
     }
     if is_wsl() and kind.ok:

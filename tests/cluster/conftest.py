@@ -3,36 +3,19 @@ deployed on it once per module."""
 
 from __future__ import annotations
 
-import shutil
-
 import pytest
 from shipml.cluster import kind
-from shipml.cluster.controlplane import build, down, missing_binaries, up
-from shipml.errors import ShipmlError
-
-
-def controlplane_unavailable_reason() -> str | None:
-    """Why the fake-node control plane cannot run here, or None."""
-    if shutil.which("kubectl") is None:
-        return "kubectl is not on PATH"
-    if shutil.which("openssl") is None:
-        return "openssl is not on PATH (it makes the control plane's certificates)"
-    if missing_binaries():
-        try:
-            build.find_go()
-        except ShipmlError as exc:
-            return str(exc)
-    return None
+from shipml.cluster.controlplane import build_controlplane, down, missing_binaries, unavailable_reason, up
 
 
 @pytest.fixture(scope="session")
 def fake_cluster(tmp_path_factory):
     """A real control plane with 3 kwok fake nodes, in its own state folder; always torn down."""
-    reason = controlplane_unavailable_reason()
+    reason = unavailable_reason()
     if reason:
         pytest.skip(reason)
     if missing_binaries():  # normally done by .ci/setup.d/30-controlplane.sh
-        build.build_controlplane()
+        build_controlplane()
     state = tmp_path_factory.mktemp("fake-cluster") / "state"
     cluster = up(3, state_dir=state, build=False)
     yield cluster

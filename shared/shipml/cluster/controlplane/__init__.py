@@ -7,7 +7,7 @@ kwok marks pods Ready without running any container, so everything the control p
 traffic. `shipml cluster up --fake-nodes` starts it, `shipml cluster down` removes it.
 """
 
-from shipml.cluster.controlplane.build import build_controlplane, missing_binaries
+from shipml.cluster.controlplane.build import build_controlplane, missing_binaries, unavailable_reason
 from shipml.cluster.controlplane.stack import FakeCluster, down, running, up
 
-__all__ = ["FakeCluster", "build_controlplane", "down", "missing_binaries", "running", "up"]
+__all__ = ["FakeCluster", "build_controlplane", "down", "missing_binaries", "running", "unavailable_reason", "up"]

@@ -156,3 +156,17 @@ def write_kwok_stages(go: str, kwok_module: Path) -> None:
     versions.kwok_stages_file().write_text(
         f"# kwok {versions.KWOK_VERSION}'s default stages, copied from {source}\n" + text
     )
+
+
+def unavailable_reason() -> str | None:
+    """Why the fake-node control plane cannot run here (None when it can, building it if needed)."""
+    if shutil.which("kubectl") is None:
+        return "kubectl is not on PATH"
+    if shutil.which("openssl") is None:
+        return "openssl is not on PATH (it makes the control plane's certificates)"
+    if missing_binaries():
+        try:
+            find_go()
+        except ShipmlError as exc:
+            return f"the control-plane binaries are not built and cannot be: {exc}"
+    return None
