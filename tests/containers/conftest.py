@@ -103,24 +103,28 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="session")
-def image_inputs(lr_bundle, hgb_bundle) -> Iterator[dict[str, Path]]:
-    """A model repository and an edge bundle under artifacts/ (inside the build context)."""
+def image_inputs() -> Iterator[dict[str, Path]]:
+    """The images' model repositories, made by ``shipml.containers.prepare_image_models`` under
+    artifacts/ (inside the build context): scikit-learn bundles, their ONNX exports, an edge bundle."""
     import shutil
 
-    from shipml.edge.export import export_bundle
+    from shipml.containers import prepare_image_models
 
     scratch = REPO_ROOT / "artifacts" / f"test-images-{SESSION['io.shipml.test-session']}"
-    repository = scratch / "model-repository"
-    shutil.copytree(lr_bundle, repository / "fraud-lr" / "1")
-    shutil.copytree(hgb_bundle, repository / "fraud-hgb" / "1")
-    edge = export_bundle(lr_bundle, scratch / "edge-bundle", parity_rows=2_000).path
     try:
-        yield {"repository": repository, "edge": Path(edge), "scratch": scratch}
+        made = prepare_image_models(scratch, rows=5_000, seed=3, echo=lambda _: None)
+        yield {
+            "repository": made.sklearn,
+            "onnx": made.onnx,
+            "edge": made.edge,
+            "scratch": scratch,
+            "buildargs": made.buildargs(REPO_ROOT),
+        }
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
 
 
-def _build_kit_image(base_image: str, dockerfile: str, tag: str, buildargs: dict[str, str]):
+def _build_kit_image(base_image: str, dockerfile: str, tag: str, buildargs: dict[str, str], target=None):
     from shipml.containers import build_image
 
     return build_image(
@@ -128,33 +132,42 @@ def _build_kit_image(base_image: str, dockerfile: str, tag: str, buildargs: dict
         tag,
         dockerfile=f"deploy/docker/{dockerfile}",
         buildargs={"BASE_IMAGE": base_image, **buildargs},
+        target=target,
         progress="none",
     )
 
 
-@pytest.fixture(scope="session")
-def serving_image(base_image, image_inputs) -> Iterator[str]:
-    """deploy/docker/Dockerfile built with a test model repository; removed afterwards."""
+def _session_image(base_image: str, image_inputs, name: str, dockerfile: str, target=None) -> Iterator[str]:
+    """Build one of the kit's images once per session (layers come from the cache); remove it after."""
     from shipml.containers import remove_image
 
-    tag = f"shipml-test-serving-{SESSION['io.shipml.test-session']}:1"
-    models = image_inputs["repository"].relative_to(REPO_ROOT)
+    tag = f"shipml-test-{name}-{SESSION['io.shipml.test-session']}:1"
     try:
-        _build_kit_image(base_image, "Dockerfile", tag, {"MODELS": str(models)})
+        _build_kit_image(base_image, dockerfile, tag, image_inputs["buildargs"], target)
         yield tag
     finally:
         remove_image(tag)
+
+
+@pytest.fixture(scope="session")
+def serving_image(base_image, image_inputs) -> Iterator[str]:
+    """The default serving target (ONNX bundles, no scikit-learn) with the test repository."""
+    yield from _session_image(base_image, image_inputs, "serving", "Dockerfile", "serving")
+
+
+@pytest.fixture(scope="session")
+def serving_sklearn_image(base_image, image_inputs) -> Iterator[str]:
+    """``--target serving-sklearn``: scikit-learn bundles."""
+    yield from _session_image(base_image, image_inputs, "serving-sklearn", "Dockerfile", "serving-sklearn")
+
+
+@pytest.fixture(scope="session")
+def batch_image(base_image, image_inputs) -> Iterator[str]:
+    """``--target batch``: ``shipml batch score`` with scikit-learn, pandas and pyarrow."""
+    yield from _session_image(base_image, image_inputs, "batch", "Dockerfile", "batch")
 
 
 @pytest.fixture(scope="session")
 def edge_image(base_image, image_inputs) -> Iterator[str]:
-    """deploy/docker/edge.Dockerfile built with a test edge bundle; removed afterwards."""
-    from shipml.containers import remove_image
-
-    tag = f"shipml-test-edge-{SESSION['io.shipml.test-session']}:1"
-    bundle = image_inputs["edge"].relative_to(REPO_ROOT)
-    try:
-        _build_kit_image(base_image, "edge.Dockerfile", tag, {"EDGE_BUNDLE": str(bundle)})
-        yield tag
-    finally:
-        remove_image(tag)
+    """deploy/docker/edge.Dockerfile built with the test edge bundle."""
+    yield from _session_image(base_image, image_inputs, "edge", "edge.Dockerfile")
