@@ -2,7 +2,7 @@
 
 The driver (this process) streams the input exactly as the local engine does and keeps at most a few
 chunks in flight per worker; each worker loads the bundle once (hashes verified there too) and runs
-:func:`shipml.batch.score_chunk`; results come back **in input order** and the driver writes them with
+:func:`shipml.batch.scoring.score_chunk`; results come back **in input order** and the driver writes them with
 the same atomic writer. So the output is identical to the local engine's, row for row.
 
 By default an embedded ``LocalCluster`` (worker processes on this machine) is started and stopped
@@ -24,7 +24,7 @@ _PREDICTORS: dict[str, Any] = {}  # per worker process: bundle path -> loaded pr
 
 
 def _score_on_worker(bundle: str, chunk: Any) -> Any:
-    from shipml.batch import score_chunk
+    from shipml.batch.scoring import score_chunk
     from shipml.predictor import load_predictor
 
     predictor = _PREDICTORS.get(bundle)
@@ -35,7 +35,7 @@ def _score_on_worker(bundle: str, chunk: Any) -> Any:
 
 def dask_results(bundle: str | Path, chunks: Iterator[Any], *, scheduler: str | None = None, workers: int = 2,
                  in_flight_per_worker: int = 2) -> Iterator[Any]:
-    """Submit every chunk to Dask; yield the :class:`~shipml.batch.ChunkResult` s in input order."""
+    """Submit every chunk to Dask; yield the :class:`~shipml.batch.scoring.ChunkResult` s in input order."""
     from dask.distributed import Client, LocalCluster
 
     with ExitStack() as stack:
