@@ -123,7 +123,8 @@ def test_serving_container_runs_with_a_read_only_root_filesystem(serving_image, 
 def test_a_mounted_model_repository_replaces_the_baked_in_one(serving_image, image_inputs, tmp_path, session_labels):
     mounted = tmp_path / "models"
     shutil.copytree(image_inputs["onnx"] / "fraud-lr" / "1", mounted / "only-this" / "3")
-    mounted.chmod(0o755)
+    for folder in (mounted, mounted / "only-this", mounted / "only-this" / "3"):
+        folder.chmod(0o755)  # readable by the image's uid 10001 (a mount keeps the host's modes)
     with run_container(
         serving_image,
         ports=[SERVING_PORT],
