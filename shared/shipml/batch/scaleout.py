@@ -12,12 +12,12 @@ load the bundle from the same path, so on a real cluster it must sit on storage 
 
 from __future__ import annotations
 
-from collections import deque
 from collections.abc import Iterator
 from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
+from shipml.batch.engine import in_order
 from shipml.errors import ShipmlError
 
 _PREDICTORS: dict[str, Any] = {}  # per worker process: bundle path -> loaded predictor
@@ -51,15 +51,6 @@ def dask_results(bundle: str | Path, chunks: Iterator[Any], *, scheduler: str | 
             raise ShipmlError(f"cannot reach the Dask scheduler {scheduler or '(local)'}: {exc}") from None
         n_workers = max(1, len(client.scheduler_info(n_workers=-1).get("workers", {})) or workers)
         limit = max(2, n_workers * in_flight_per_worker)
-        pending: deque = deque()
         bundle = str(Path(bundle).resolve()) if not scheduler else str(bundle)
-        try:
-            for chunk in chunks:
-                pending.append(client.submit(_score_on_worker, bundle, chunk, pure=False))
-                while len(pending) >= limit:
-                    yield pending.popleft().result()
-            while pending:
-                yield pending.popleft().result()
-        finally:
-            for future in pending:
-                future.cancel()
+        yield from in_order(lambda chunk: client.submit(_score_on_worker, bundle, chunk, pure=False), chunks,
+                            in_flight=limit)

@@ -20,6 +20,7 @@ from shipml.predictor import Predictor
 from shipml.schema import FeatureSchema
 
 OUTPUT_COLUMNS = ("prediction", "probability", "model", "model_version")
+REPEATING_COLUMNS = ("prediction", "model", "model_version")  # few distinct values: worth a dictionary
 
 
 @dataclass
