@@ -104,3 +104,22 @@ def test_an_error_on_a_scoring_thread_fails_the_job_without_output(lr_bundle, ba
     with pytest.raises(MemoryError, match="simulated"):
         batch.score(predictor, batch_files["csv"], out / "s.parquet", chunk_rows=500, workers=2, progress=False)
     assert sorted(p.name for p in out.iterdir()) == []
+
+
+@pytest.mark.parametrize("workers, ok", [("1", True), ("0", False)])
+def test_cli_workers_option(lr_bundle, batch_files, tmp_path, workers, ok):
+    import contextlib
+    import io
+
+    from shipml.cli import main
+
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
+        code = main(["batch", "score", "--model", str(lr_bundle), "--input", str(batch_files["csv"]),
+                     "--output", str(tmp_path / "s.parquet"), "--workers", workers, "--no-progress"])
+    if ok:
+        assert code == 0
+        assert pq.read_table(tmp_path / "s.parquet").num_rows == pq.read_table(batch_files["parquet"]).num_rows
+    else:
+        assert code == 1 and "--workers must be at least 1" in err.getvalue() and "Traceback" not in err.getvalue()
+        assert list(tmp_path.iterdir()) == []

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+import functools
+import os
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
@@ -97,6 +99,8 @@ def score(
 
     if chunk_rows < 1:
         raise ShipmlError(f"--chunk-rows must be at least 1, got {chunk_rows}")
+    if workers < 1:
+        raise ShipmlError(f"--workers must be at least 1, got {workers}")
     if engine not in ("local", "dask"):
         raise ShipmlError(f"unknown engine '{engine}'; choose local or dask")
     output = Path(output)
@@ -208,7 +212,12 @@ def _local_results(predictor: Predictor, chunks: Iterator[Chunk], workers: int,
         pool.shutdown(wait=True, cancel_futures=True)
 
 
-def _rss_mb() -> float:
+@functools.cache
+def _process(pid: int) -> Any:
     import psutil
 
-    return psutil.Process().memory_info().rss / 2**20
+    return psutil.Process(pid)  # made once per process: creating one reads /proc (ms, every chunk otherwise)
+
+
+def _rss_mb() -> float:
+    return _process(os.getpid()).memory_info().rss / 2**20

@@ -20,6 +20,8 @@ def score(
     engine: str = typer.Option("local", "--engine", help="local (this process) or dask"),
     scheduler: str = typer.Option(None, "--scheduler", help="Dask scheduler address (default: a LocalCluster)"),
     chunk_rows: int = typer.Option(100_000, "--chunk-rows", help="rows per chunk (memory grows with it)"),
+    workers: int = typer.Option(2, "--workers",
+                                help="scoring threads (local) or worker processes (embedded Dask cluster)"),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="show a progress bar"),
 ) -> None:
     """Score INPUT with MODEL into OUTPUT; invalid rows go to the quarantine file with the reason."""
@@ -34,7 +36,7 @@ def score(
     previous = signal.signal(signal.SIGTERM, stop)
     try:
         summary = batch.score(model, input, output, quarantine, chunk_rows=chunk_rows, engine=engine,
-                              scheduler=scheduler, progress=progress)
+                              scheduler=scheduler, workers=workers, progress=progress)
     finally:
         signal.signal(signal.SIGTERM, previous)
     typer.echo(str(summary))
