@@ -65,3 +65,18 @@ def test_dockerignore_sends_only_what_the_images_copy():
     assert "shared/shipml/serving/app.py" in sent
     assert not any("__pycache__" in path or path.endswith(".pyc") for path in sent)
     assert not any(path.startswith(("deploy/k8s", ".venv", ".git/")) for path in sent)
+
+
+def test_the_serving_dockerfile_has_its_targets_with_the_onnx_server_first_and_default():
+    stages = re.findall(r"^FROM (\S+) AS (\S+)$", (DOCKER / "Dockerfile").read_text(), re.M)
+    names = [name for _, name in stages]
+    assert {"serving", "serving-sklearn", "batch"} <= set(names)
+    # The classic builder builds every stage above the target: ONNX stages come before scikit-learn's.
+    assert names.index("serving") < names.index("wheels-sklearn")
+    assert stages[-1] == ("serving", "serving-default")  # no --target: the ONNX server
+
+
+def test_the_onnx_serving_requirements_hold_no_training_stack():
+    pins = _pins(DOCKER / "requirements-serving.txt")
+    assert "onnxruntime" in pins and "numpy" in pins
+    assert not {"scikit-learn", "scipy", "pandas", "joblib", "pyarrow"} & set(pins)
