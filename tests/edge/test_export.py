@@ -126,3 +126,9 @@ def test_quantized_mlp_is_smaller_and_still_accurate(mlp_bundle, tmp_path, heldo
 def test_quantizing_a_tree_model_is_refused(hgb_bundle, tmp_path):
     with pytest.raises(ShipmlError, match="nothing to quantize"):
         export_bundle(hgb_bundle, tmp_path / "q", parity_rows=500, quantize=True)
+
+
+def test_exported_bundle_is_readable_by_other_users(lr_bundle, tmp_path):
+    """A non-root server (uid 10001 in the image) must read a mounted edge bundle."""
+    out = export_bundle(lr_bundle, tmp_path / "edge", parity_rows=500).path
+    assert out.stat().st_mode & 0o005 == 0o005

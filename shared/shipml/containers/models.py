@@ -118,9 +118,6 @@ def prepare_image_models(
                 _replace(target)
                 target.parent.mkdir(parents=True, exist_ok=True)
                 done = export_bundle(source, target, parity_rows=PARITY_ROWS)
-                # export_bundle stages in a mkdtemp folder (mode 0700): open it up so the image's
-                # non-root user can read it when the folder is mounted instead of baked in.
-                target.chmod(0o755)
                 echo(f"exported {name} to ONNX -> {target} ({done.parity.summary()})")
                 result.made.append(str(target))
     if not result.made:

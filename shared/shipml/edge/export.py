@@ -296,6 +296,7 @@ def export_bundle(
     try:
         (staging / MODEL_FILE).write_bytes(blob)
         write_bundle(staging, metadata)
+        staging.chmod(0o755)  # mkdtemp makes it owner-only; a bundle must be readable by a non-root server
         out.parent.mkdir(parents=True, exist_ok=True)
         if out.exists():
             out.rmdir()
