@@ -48,7 +48,7 @@ notebooks: install
 
 unit: install
 	mkdir -p build/home
-	$(TEST_ENV) $(BIN)/pytest tests
+	$(TEST_ENV) $(BIN)/pytest --durations=15 tests
 
 test: install
 	$(BIN)/ruff check .
