@@ -175,6 +175,9 @@ class SklearnPredictor(Predictor):
         super().__init__(path, metadata)
         self.pipeline = pipeline
         self._plan = self._direct_plan()
+        # Trees read a row's features together: they are a few % faster on row-major input, which costs
+        # one copy; a linear model takes the column-major matrix as it is.
+        self._row_major = not hasattr(self.pipeline[-1], "coef_") if self._plan is not None else False
 
     @classmethod
     def load(cls, path: str | Path) -> Self:
@@ -186,7 +189,7 @@ class SklearnPredictor(Predictor):
         if self._plan is not None:
             matrix = self._matrix(data, self._plan)
             if matrix is not None:
-                return self.pipeline[-1].predict_proba(matrix)
+                return self.pipeline[-1].predict_proba(np.ascontiguousarray(matrix) if self._row_major else matrix)
         return self.pipeline.predict_proba(self._frame(data))
 
     def _frame(self, data: Any) -> pd.DataFrame:
