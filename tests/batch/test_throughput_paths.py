@@ -123,3 +123,27 @@ def test_cli_workers_option(lr_bundle, batch_files, tmp_path, workers, ok):
     else:
         assert code == 1 and "--workers must be at least 1" in err.getvalue() and "Traceback" not in err.getvalue()
         assert list(tmp_path.iterdir()) == []
+
+
+def test_each_scoring_thread_runs_the_model_on_one_openmp_thread(hgb_bundle, batch_files, tmp_path):
+    import os
+    import threading
+
+    from sklearn.utils._openmp_helpers import _openmp_effective_n_threads
+
+    if (os.cpu_count() or 1) < 2:
+        pytest.skip("one CPU: OpenMP uses one thread anyway, the cap cannot be seen")
+    before = _openmp_effective_n_threads()
+    predictor = load_predictor(hgb_bundle)
+    seen: dict[str, int] = {}
+
+    def recording(data):
+        seen[threading.current_thread().name] = _openmp_effective_n_threads()
+        return SklearnPredictor.predict_proba(predictor, data)
+
+    predictor.predict_proba = recording
+    batch.score(predictor, batch_files["csv"], tmp_path / "s.parquet", chunk_rows=500, workers=2, threads=1,
+                progress=False)
+    assert seen and all(name.startswith("shipml-batch-score") for name in seen)
+    assert set(seen.values()) == {1}
+    assert _openmp_effective_n_threads() == before  # the caller's setting is back

@@ -95,7 +95,7 @@ def score(
     machine: gradient boosting predicted 2.7x slower with two OpenMP threads than with one).
     ``on_chunk(n_rows_done)`` is called after every chunk (tests use it to fail a job half-way).
     """
-    from threadpoolctl import threadpool_limits
+    from threadpoolctl import ThreadpoolController
     from tqdm.auto import tqdm
 
     if chunk_rows < 1:
@@ -119,14 +119,15 @@ def score(
     peak = _rss_mb()
     preflight(files, schema)
     out = bad = writer = results = None
-    limits = threadpool_limits(limits=threads) if threads and engine == "local" else None
+    controller = ThreadpoolController() if threads and engine == "local" else None  # finds the libraries once
+    limits = controller.limit(limits=threads) if controller else None
     try:
         out = AtomicTable(output, output_schema(schema, id_type(files[0], schema)), repeating=REPEATING_COLUMNS)
         bad = AtomicTable(quarantine, quarantine_schema(schema))
         writer = WriterThread()
         chunks = iter_chunks(files, schema, chunk_rows, summary.ignored_columns)
         if engine == "local":
-            results = _local_results(predictor, chunks, workers, threads)
+            results = _local_results(predictor, chunks, workers, threads, controller)
         else:
             from shipml.batch.scaleout import dask_results
 
@@ -173,17 +174,19 @@ def score(
     return summary
 
 
-def scoring_pool(workers: int, threads: int | None) -> ThreadPoolExecutor:
+def scoring_pool(workers: int, threads: int | None, controller: Any = None) -> ThreadPoolExecutor:
     """``workers`` threads whose model thread pools are capped at ``threads`` each.
 
     The cap has to be set in each thread: OpenMP keeps the thread count per calling thread, so a limit
     set in the main thread does not reach the pool (and two scorers would each start two OpenMP threads).
+    ``controller`` is a ``threadpoolctl.ThreadpoolController`` to reuse (finding the libraries takes ~10 ms).
     """
     def cap() -> None:
         if threads:
-            from threadpoolctl import threadpool_limits
+            from threadpoolctl import ThreadpoolController
 
-            threadpool_limits(limits=threads)  # lasts as long as the thread; the job restores BLAS's at the end
+            # lasts as long as the thread; the job restores the process-wide (BLAS) limits at the end
+            (controller or ThreadpoolController()).limit(limits=threads)
 
     return ThreadPoolExecutor(max(1, workers), thread_name_prefix="shipml-batch-score", initializer=cap)
 
@@ -203,13 +206,13 @@ def in_order(submit: Callable[[Any], Any], items: Iterable[Any], in_flight: int)
             future.cancel()
 
 
-def _local_results(predictor: Predictor, chunks: Iterator[Chunk], workers: int,
-                   threads: int | None) -> Iterator[ChunkResult]:
+def _local_results(predictor: Predictor, chunks: Iterator[Chunk], workers: int, threads: int | None,
+                   controller: Any = None) -> Iterator[ChunkResult]:
     """Score chunks on a thread pool while this thread reads the next ones; results in input order."""
     if workers <= 1:  # one scorer: this thread scores, a reader thread reads ahead
         yield from (score_chunk(predictor, c) for c in prefetch(chunks))
         return
-    pool = scoring_pool(workers, threads)
+    pool = scoring_pool(workers, threads, controller)
     try:
         yield from in_order(lambda c: pool.submit(score_chunk, predictor, c), chunks, in_flight=workers + 1)
     finally:
