@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
+import time
 
 import httpx
 import pytest
@@ -24,6 +25,10 @@ def test_missing_repository_is_one_line_and_exit_1(tmp_path):
 def test_two_workers_serve_and_add_up_their_metrics(model_repo):
     with BackgroundServer(model_repo, workers=2, env={"SHIPML_DEFAULT_MODEL": "fraud-onnx"}) as s:
         with httpx.Client(base_url=s.url) as c:
+            # each worker loads its models in its own lifespan: wait until every worker says ready
+            deadline, streak = time.monotonic() + 60, 0
+            while streak < 20 and time.monotonic() < deadline:
+                streak = streak + 1 if c.get("/v2/health/ready").status_code == 200 else 0
             n = 60
             for _ in range(n):
                 assert c.post("/predict", json=RECORD).status_code == 200
