@@ -63,6 +63,14 @@ def cluster() -> Check:
     return Check("cluster", False, f"no kind cluster, and no fake-node control plane: {reason}")
 
 
+def grading_sandbox() -> Check:
+    """Which sandbox ``shipml grade`` uses here (docker, bubblewrap, or none: then it refuses by default)."""
+    from shipml.grading.sandbox import describe
+
+    line = describe()
+    return Check("grading sandbox", not line.startswith("none"), line)
+
+
 REQUIREMENTS = {"docker": docker_engine, "cluster": cluster}
 
 
@@ -103,7 +111,7 @@ def environment_report() -> Report:
     kubectl = tool("kubectl", "version", "--client")
     go = tool("go", "version")
     orchestration = cluster()
-    report.checks = [docker, kind, kubectl, go, orchestration]
+    report.checks = [docker, kind, kubectl, go, orchestration, grading_sandbox()]
     report.parts = {
         "00 welcome": "runs",
         "01 batch vs real-time": "runs",
