@@ -206,6 +206,20 @@ def bwrap_command(box: Box, staged: Path, argv: list[str]) -> list[str]:
     return cmd
 
 
+def _skeletons(folder: Path, mounts: list[Path]) -> dict[str, Path]:
+    """Empty 0755 folder trees standing in for home folders (0700 in images) above the runtime mounts."""
+    out: dict[str, Path] = {}
+    for path in mounts:
+        top = Path("/", *path.parts[1:2])
+        if str(top) in ("/root", "/home"):
+            target = folder / path.relative_to("/")
+            target.mkdir(parents=True, exist_ok=True)
+            out[str(top)] = folder / top.relative_to("/")
+    for p in [folder, *folder.rglob("*")]:
+        p.chmod(0o755)
+    return out
+
+
 def docker_command(box: Box, staged: Path, argv: list[str], name: str, memory_mib: int, pids: int) -> list[str]:
     """``docker run`` around ``argv``: the same mounts as bwrap, nothing of the checkout."""
     cmd = ["docker", "run", "--rm", "-i", "--name", name, "--network", "none", "--read-only",
@@ -213,10 +227,9 @@ def docker_command(box: Box, staged: Path, argv: list[str], name: str, memory_mi
            f"--memory={memory_mib}m", f"--memory-swap={memory_mib}m", f"--pids-limit={pids}",
            "--label", "io.shipml.owner=grader", "--ipc", "private", f"--shm-size={box.tmp_mib}m",
            "--tmpfs", f"{JOB}:rw,size={box.job_mib}m,mode=1777",
-           "--tmpfs", f"/tmp:rw,size={box.tmp_mib}m,mode=1777", "-w", JOB]
-    for folder in _ancestors([*runtime_mounts(), PACKAGE_DIR]):
-        if folder in ("/root", "/home"):  # home folders are 0700 in the image: a tmpfs over them, 0755
-            cmd += ["--tmpfs", f"{folder}:rw,size=1m,mode=755"]
+           "--tmpfs", f"/tmp:rw,size={box.tmp_mib}m,mode=1777"]  # no -w: it would make /job 0755
+    for top, skeleton in _skeletons(box.etc.parent / "skeleton", runtime_mounts()).items():
+        cmd += ["-v", f"{skeleton}:{top}:ro"]  # /root is 0700 in the image: an empty world-searchable copy
     for path in runtime_mounts():
         cmd += ["-v", f"{path}:{path}:ro"]
     etc = box.etc
