@@ -29,7 +29,7 @@ def grade(
     quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
 ) -> None:
     """Rebuild each submission from the lab, run it boxed in, and grade it outside the student's kernel."""
-    from shipml.grading import Settings
+    from shipml.grading import GradeOptions
     from shipml.grading import grade as run_grade
     from shipml.grading.limits import Limits
     from shipml.grading.run import KIT_CHANGED
@@ -40,7 +40,7 @@ def grade(
         typer.echo(f"WARNING {UNSAFE}", err=True)
     submissions, out = submissions.resolve(), out.resolve()  # relative paths: from where you stand
     hidden = hidden.resolve() if hidden else None
-    settings = Settings(cell_timeout=timeout, wall_timeout=wall_timeout, jobs=jobs, seed=seed, sandbox=kind,
+    settings = GradeOptions(cell_timeout=timeout, wall_timeout=wall_timeout, jobs=jobs, seed=seed, sandbox=kind,
                         limits=Limits(memory_mib=memory, nproc=nproc), job_mib=job_mib)
     results = run_grade(lab, submissions, out, settings, hidden_path=hidden, progress=not quiet)
     counts = Counter(r.status for r in results)

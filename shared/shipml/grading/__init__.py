@@ -18,6 +18,6 @@
 
 from shipml.grading.hidden import HiddenCheck
 from shipml.grading.results import QUESTION_STATUSES, SUBMISSION_STATUSES
-from shipml.grading.run import Settings, grade
+from shipml.grading.run import GradeOptions, grade
 
-__all__ = ["HiddenCheck", "QUESTION_STATUSES", "SUBMISSION_STATUSES", "Settings", "grade"]
+__all__ = ["HiddenCheck", "QUESTION_STATUSES", "SUBMISSION_STATUSES", "GradeOptions", "grade"]

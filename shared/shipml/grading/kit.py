@@ -13,12 +13,14 @@ from __future__ import annotations
 
 import hashlib
 import importlib
+import json
 import pkgutil
 import shutil
 from pathlib import Path
 
 from shipml.paths import PACKAGE_DIR
 
+KERNEL = "shipml"
 GRADER_ONLY = "grading"  # shipml/grading/: never inside a sandbox
 SANDBOX_FILES = ("worker.py", "limits.py")  # run inside the sandbox as plain scripts (not as shipml.grading)
 
@@ -52,9 +54,22 @@ def stage(dest: Path, package: Path = PACKAGE_DIR) -> tuple[Path, Path]:
     grader.mkdir(parents=True)
     for name in SANDBOX_FILES:
         shutil.copyfile(package / GRADER_ONLY / name, grader / name)
+    kernelspec(grader / "jupyter" / "kernels" / KERNEL)
     for path in [dest, *dest.rglob("*")]:
         path.chmod(0o755 if path.is_dir() else 0o644)  # readable by the sandbox's unprivileged uid
     return kit, grader
+
+
+def kernelspec(folder: Path, name: str = KERNEL) -> Path:
+    """The installed kernelspec ``name`` with its ``env`` dropped (it points into the checkout, which a
+    sandbox does not mount): the worker puts this folder first on ``JUPYTER_PATH``."""
+    from jupyter_client.kernelspec import KernelSpecManager
+
+    spec = KernelSpecManager().get_kernel_spec(name)
+    folder.mkdir(parents=True, exist_ok=True)
+    data = {**spec.to_dict(), "env": {}}
+    (folder / "kernel.json").write_text(json.dumps(data, indent=1))
+    return folder
 
 
 def preimport() -> list[str]:

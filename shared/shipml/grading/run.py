@@ -29,7 +29,7 @@ KIT_CHANGED = "not judged: the kit or labs/ changed during the run"
 
 
 @dataclass(frozen=True)
-class Settings:
+class GradeOptions:
     cell_timeout: float = 120.0
     wall_timeout: float = 900.0
     jobs: int = 2
@@ -41,7 +41,7 @@ class Settings:
     job_mib: int = 256  # size cap of a sandbox's job folder
 
 
-def _run_one(lab: submission.LabLayout, sub: submission.Submission, out: Path, settings: Settings,
+def _run_one(lab: submission.LabLayout, sub: submission.Submission, out: Path, settings: GradeOptions,
              box: Box, uids: queue.Queue) -> WorkerRun:
     job_dir = out / "work" / lab.lab / sub.student
     shutil.rmtree(job_dir, ignore_errors=True)
@@ -72,7 +72,7 @@ def _save_executed(out: Path, lab: str, student: str, run: WorkerRun) -> None:
         executed.write_text(run.notebook)
 
 
-def grade(lab_id: str, submissions_dir: Path, out: Path, settings: Settings = Settings(),
+def grade(lab_id: str, submissions_dir: Path, out: Path, settings: GradeOptions = GradeOptions(),
           hidden_path: Path | None = None, progress: bool = True) -> list[SubmissionResult]:
     """Grade every submission in ``submissions_dir``; write gradebook, feedback and executed notebooks."""
     submissions_dir, out = Path(submissions_dir).resolve(), Path(out).resolve()
@@ -133,7 +133,7 @@ def grade(lab_id: str, submissions_dir: Path, out: Path, settings: Settings = Se
     return results
 
 
-def _judge(lab, s, future, settings: Settings, hidden, out: Path) -> SubmissionResult:
+def _judge(lab, s, future, settings: GradeOptions, hidden, out: Path) -> SubmissionResult:
     try:
         run = future.result()
         _save_executed(out, lab.lab, s.student, run)

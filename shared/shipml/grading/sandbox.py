@@ -131,9 +131,12 @@ def env(box: Box, job_dir: str) -> dict[str, str]:
     bin_dir = str(Path(sys.prefix) / "bin")
     out = {"PATH": f"{bin_dir}:/usr/local/bin:/usr/bin:/bin", "HOME": f"{job_dir}/home", "LANG": "C.UTF-8",
            "TMPDIR": "/tmp", "USER": "student", "VIRTUAL_ENV": sys.prefix}
+    out["JUPYTER_PATH"] = f"{GRADER}/jupyter"  # the grader's kernelspec first (kit.kernelspec)
     if box.kind == "none":
         out = {k: v for k, v in os.environ.items() if not k.startswith(("SHIPML_ANSWERS", "JPY_", "PYTEST"))}
         out["TMPDIR"] = f"{job_dir}/tmp"
+        if box.grader:
+            out["JUPYTER_PATH"] = str(box.grader / "jupyter")
     for var, sub in [("JUPYTER_RUNTIME_DIR", "runtime"), ("IPYTHONDIR", "ipython"),
                      ("MPLCONFIGDIR", "matplotlib"), ("JUPYTER_CONFIG_DIR", "jupyter-config")]:
         out[var] = f"{job_dir}/{sub}"  # per submission: no startup file survives into the next one
