@@ -127,6 +127,35 @@ def test_corpus_gradebook_is_exactly_as_expected(lab, tmp_path, monkeypatch):
     assert rerun["partly_correct"] == next(r for r in got if r["student"] == "partly_correct")
 
 
+ESCAPES = ["correct", "network", "daemon", "fill_job_folder", "read_solutions", "copycat"]
+
+
+@pytest.mark.slow
+@pytest.mark.notebooks
+@pytest.mark.parametrize("sandbox", ["bwrap", "docker"])
+def test_each_sandbox_holds_against_the_escapes(sandbox, tmp_path, monkeypatch):
+    """The default picks one sandbox; the other one must hold as well (same rows as the corpus)."""
+    from shipml.grading.sandbox import bwrap_unavailable, docker_unavailable
+
+    why = bwrap_unavailable() if sandbox == "bwrap" else docker_unavailable()
+    if why:
+        pytest.skip(why)
+    monkeypatch.chdir(tmp_path)
+    _corpus(tmp_path / "all", "lab00")
+    (tmp_path / "subs").mkdir()
+    for name in ESCAPES:
+        shutil.copy(tmp_path / "all" / f"{name}.ipynb", tmp_path / "subs")
+    before = _tree_hash(ROOT / "shared" / "shipml", ROOT / "labs", ROOT / "solutions", tmp_path / "all")
+    assert main(["grade", "lab00", "subs", "--out", "out", *ARGS, "--sandbox", sandbox]) == 0
+    assert _tree_hash(ROOT / "shared" / "shipml", ROOT / "labs", ROOT / "solutions", tmp_path / "all") == before
+    assert not _sandbox_processes()
+    expected = {r["student"]: r for r in _rows(HERE / "expected_lab00.csv")}
+    strip = ("hidden_", "max_total", "total")  # this run has no hidden checks
+    for row in _rows(tmp_path / "out" / "gradebook.csv"):
+        want = {k: v for k, v in expected[row["student"]].items() if not k.startswith(strip)}
+        assert {k: v for k, v in row.items() if not k.startswith(strip)} == want, row["student"]
+
+
 def test_cli_mistakes_are_one_line(tmp_path, capsys):
     assert main(["grade", "lab99", str(tmp_path), "--out", str(tmp_path / "o")]) == 1
     assert "no lab 'lab99'" in capsys.readouterr().err

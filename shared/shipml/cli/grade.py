@@ -29,12 +29,15 @@ def grade(
     quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
 ) -> None:
     """Rebuild each submission from the lab, run it boxed in, and grade it outside the student's kernel."""
+    import signal
+
     from shipml.grading import GradeOptions
     from shipml.grading import grade as run_grade
     from shipml.grading.limits import Limits
     from shipml.grading.run import KIT_CHANGED
     from shipml.grading.sandbox import UNSAFE, choose
 
+    signal.signal(signal.SIGTERM, signal.default_int_handler)  # SIGTERM unwinds like Ctrl-C: sandboxes killed
     kind = choose(sandbox)
     if kind == "none":
         typer.echo(f"WARNING {UNSAFE}", err=True)

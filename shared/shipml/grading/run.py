@@ -22,7 +22,7 @@ from shipml.grading import hidden as hidden_mod
 from shipml.grading import kit, report, submission, verdicts
 from shipml.grading.limits import Limits
 from shipml.grading.results import SubmissionResult
-from shipml.grading.runner import WorkerRun, run_worker
+from shipml.grading.runner import WorkerRun, kill_all, run_worker
 from shipml.grading.sandbox import UID_BASE, Box, choose, etc_files
 
 KIT_CHANGED = "not judged: the kit or labs/ changed during the run"
@@ -114,8 +114,9 @@ def grade(lab_id: str, submissions_dir: Path, out: Path, settings: GradeOptions 
         staged_kit, staged_grader = kit.stage(Path(staging))
         box = Box(kind, staged_kit, staged_grader, etc=etc_files(Path(staging)))
         broken: list[str] = []
-        with ThreadPoolExecutor(max_workers=max(1, settings.jobs)) as pool:
-            futures = {pool.submit(_run_one, lab, s, out, settings, box, uids): s for s in runnable}
+        pool = ThreadPoolExecutor(max_workers=max(1, settings.jobs))
+        futures = {pool.submit(_run_one, lab, s, out, settings, box, uids): s for s in runnable}
+        try:
             for future in as_completed(futures):
                 s = futures[future]
                 broken = broken or kit.changed(before, kit.fingerprint(labs=labs_dir))
@@ -128,6 +129,13 @@ def grade(lab_id: str, submissions_dir: Path, out: Path, settings: GradeOptions 
                     result = _judge(lab, s, future, settings, hidden, out)
                 finish(result)
                 bar.update(1)
+        except BaseException:  # Ctrl-C or SIGTERM: no sandbox outlives the grader
+            for f in futures:
+                f.cancel()
+            kill_all()
+            raise
+        finally:
+            pool.shutdown(wait=True)
     bar.close()
     results.sort(key=lambda r: r.student)
     return results

@@ -28,6 +28,7 @@ import psutil
 
 from shipml.grading.sandbox import GRADER, INPUT, JOB, Box, bwrap_command, docker_command, env
 
+_LIVE: dict[int, tuple[subprocess.Popen, str, str]] = {}  # pid -> (process, sandbox kind, container name)
 LOG_KEEP = 32 * 1024  # bytes of stderr kept from the start and from the end
 CHANNEL_CAP = 64 * 1024 * 1024  # bytes of reports accepted from one worker (the executed notebook included)
 
@@ -91,6 +92,16 @@ def _kill_tree(proc: subprocess.Popen) -> int:
     return len(groups)
 
 
+def kill_all() -> int:
+    """Kill every sandbox still running (the grader is stopping); return how many there were."""
+    live = list(_LIVE.values())
+    for proc, kind, container in live:
+        if kind == "docker":
+            subprocess.run(["docker", "kill", container], capture_output=True, timeout=60)
+        _kill_tree(proc)
+    return len(live)
+
+
 def prepare(job: dict[str, Any], job_dir: Path, box: Box) -> tuple[list[str], dict[str, Any], str]:
     """(command, job as the worker sees it, container name) for ``box``."""
     job_dir.mkdir(parents=True, exist_ok=True)
@@ -129,6 +140,7 @@ def run_worker(job: dict[str, Any], job_dir: Path, wall_seconds: float, box: Box
     proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             start_new_session=True, cwd=job_dir,
                             env=env(box, str(job_dir)) if box.kind == "none" else dict(os.environ))
+    _LIVE[proc.pid] = (proc, box.kind, container)
     log = BoundedLog()
 
     def read_reports() -> None:
@@ -157,12 +169,15 @@ def run_worker(job: dict[str, Any], job_dir: Path, wall_seconds: float, box: Box
         proc.wait(timeout=wall_seconds)
     except subprocess.TimeoutExpired:
         result.wall_timeout = True
-        if box.kind == "docker":
-            subprocess.run(["docker", "kill", container], capture_output=True, timeout=60)
-        result.killed_groups = _kill_tree(proc)
-        proc.wait()
-    if box.kind == "docker":  # --rm removes it; a kill that raced the exit must not leave one behind
-        subprocess.run(["docker", "rm", "-f", container], capture_output=True, timeout=60)
+    finally:  # the wall clock, or the grader itself interrupted (Ctrl-C, SIGTERM): nothing may outlive it
+        if proc.poll() is None:
+            if box.kind == "docker":
+                subprocess.run(["docker", "kill", container], capture_output=True, timeout=60)
+            result.killed_groups = _kill_tree(proc)
+            proc.wait()
+        if box.kind == "docker":  # --rm removes it; a kill that raced the exit must not leave one behind
+            subprocess.run(["docker", "rm", "-f", container], capture_output=True, timeout=60)
+        _LIVE.pop(proc.pid, None)
     for t in readers:
         t.join(timeout=10)
     result.returncode = proc.returncode

@@ -37,8 +37,8 @@ GRADER = "/grader"  # the worker script and its limits inside a sandbox
 INPUT = "/input"  # the job file and the rebuilt notebook inside a sandbox
 UID_BASE = 61000  # slot n runs as uid/gid UID_BASE + n
 MiB = 1024 * 1024
-UNSAFE = ("--sandbox none: submissions run as your user with access to everything you can read and write "
-          "(solutions, other submissions, the gradebook, the network). Use it only for submissions you trust.")
+UNSAFE = ("--sandbox none is unsafe: submissions run as your user with access to everything you can read and "
+          "write (solutions, other submissions, the gradebook, the network). Use it only for submissions you trust.")
 
 
 @dataclass(frozen=True)
