@@ -42,9 +42,15 @@ def evaluator(lab: str, question_id: str) -> checks.Evaluate | None:
     return None if keys is None else getattr(keys, "EVALUATE", {}).get(question_id)
 
 
+INSTANT_NOTE = " (grading "  # instant messages may end with a note on what grading adds: dropped here
+
+
 def evaluate_answer(q: checks.Question, plain: Any, ctx: checks.Context) -> checks.Verdict:
     """The grader's verdict: ``checks.evaluate_answer`` with the strong evaluator of ``q`` when it has one."""
-    return checks.evaluate_answer(q, plain, ctx, evaluate=evaluator(ctx.lab, q.id))
+    verdict = checks.evaluate_answer(q, plain, ctx, evaluate=evaluator(ctx.lab, q.id))
+    if INSTANT_NOTE in verdict.message:
+        verdict.message = verdict.message.split(INSTANT_NOTE)[0]
+    return verdict
 
 
 def grade_answers(lab: str, answers: dict[str, Any], seed: int = 0) -> list[checks.Verdict]:
