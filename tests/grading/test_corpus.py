@@ -3,7 +3,8 @@
 The cases are regenerated from each lab and its solution by corpus/make_corpus.py (the attacks' code is
 corpus/attacks.py) and graded with the real CLI typed as an instructor would, with relative paths from
 the folder that holds them (``--jobs 2 --timeout 45 --wall-timeout 150``: generous for a shared
-machine; hidden checks from corpus/hidden_lab00.py). After each run: nothing outside the job folders
+machine; lab01 and lab05 ``--timeout 240 --wall-timeout 900``: their setup trains models; hidden checks
+from corpus/hidden_lab00.py). After each run: nothing outside the job folders
 changed (the checkout's package, labs/, solutions/, the submissions, the hidden checks), no process of a
 submission survives, and no feedback was rewritten.
 """
@@ -27,6 +28,8 @@ from shipml.grading.sandbox import UID_BASE
 HERE = Path(__file__).resolve().parent / "corpus"
 ROOT = Path(__file__).resolve().parents[2]
 ARGS = ["--jobs", "2", "--timeout", "45", "--wall-timeout", "150", "--quiet"]
+LAB_ARGS = {"lab00": ARGS, "lab01": ["--jobs", "2", "--timeout", "240", "--wall-timeout", "900", "--quiet"],
+            "lab05": ["--jobs", "2", "--timeout", "240", "--wall-timeout", "900", "--quiet"]}
 LABS = ["lab00", "lab01", "lab05"]
 
 
@@ -75,7 +78,7 @@ def grade_corpus(lab: str, where: Path, monkeypatch) -> tuple[list[dict[str, str
     watched = [ROOT / "shared" / "shipml", ROOT / "labs", ROOT / "solutions", where / "subs", where / "hidden_lab00.py"]
     before = _tree_hash(*watched)
     started = time.monotonic()
-    assert main(["grade", lab, "subs", "--out", "out", *ARGS, *hidden]) == 0
+    assert main(["grade", lab, "subs", "--out", "out", *LAB_ARGS[lab], *hidden]) == 0
     seconds = time.monotonic() - started
     assert _tree_hash(*watched) == before, "a submission changed files outside its job folder"
     deadline = time.monotonic() + 10

@@ -5,10 +5,26 @@ from __future__ import annotations
 import csv
 import json
 
+import pytest
 from shipml.grading import hidden, report, verdicts
 from shipml.grading.runner import WorkerRun
 
 GOOD_REFUSAL = json.dumps({"question": "refusal", "answer": "x: model.joblib does not match its sha256"})
+
+
+@pytest.fixture(autouse=True)
+def plain_evaluator(monkeypatch):
+    """These tests are about *which* answers count; the answer keys' own verdicts are tests/test_checks.py's.
+    Here an answer passes when it is the string above (no reference model is trained)."""
+    from shipml import checks
+
+    def evaluate(q, plain, ctx):
+        if isinstance(plain, dict) and plain.get("__unanswered__"):
+            return checks.Verdict(q.id, "fail", "not answered yet", "", 0.0, q.points)
+        ok = isinstance(plain, str) and "model.joblib" in plain
+        return checks.Verdict(q.id, "pass" if ok else "fail", "ok" if ok else "wrong", "", q.points * ok, q.points)
+
+    monkeypatch.setattr(verdicts, "evaluate", evaluate)
 
 
 def _run(lab, records=None, stop_at=None, halt=None, errors=None, wall=False):

@@ -19,7 +19,7 @@ from tqdm.auto import tqdm
 
 from shipml.errors import ShipmlError
 from shipml.grading import hidden as hidden_mod
-from shipml.grading import kit, report, submission, verdicts
+from shipml.grading import keys, kit, report, submission, verdicts
 from shipml.grading.limits import Limits
 from shipml.grading.results import SubmissionResult
 from shipml.grading.runner import WorkerRun, kill_all, run_worker
@@ -85,9 +85,7 @@ def grade(lab_id: str, submissions_dir: Path, out: Path, settings: GradeOptions 
             f"{lab_id} needs {', '.join(needs)}, which no sandbox gives a submission: grade it with --sandbox none "
             "(unsafe: trusted submissions only)")
     kit.preimport()
-    keys = verdicts.answer_keys(lab_id)
-    if keys is not None and callable(getattr(keys, "WARM", None)):
-        keys.WARM(settings.seed)  # references computed here, before any submission runs
+    keys.warm(lab_id, settings.seed)  # the answer key's references, computed here before any submission runs
     labs_dir = lab.path.parent
     before = kit.fingerprint(labs=labs_dir)
     hidden = hidden_mod.load_hidden(hidden_path)

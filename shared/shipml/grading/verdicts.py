@@ -12,12 +12,12 @@ notebook stopped before this question, or the submission could not be read).
 
 from __future__ import annotations
 
-import importlib
 import json
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 from shipml import checks
+from shipml.grading import keys
 from shipml.grading import plain as plain_data
 from shipml.grading.hidden import run_hidden
 from shipml.grading.results import QUESTION_STATUSES, SUBMISSION_STATUSES, QuestionResult, SubmissionResult
@@ -37,20 +37,13 @@ def not_graded(student: str, lab: str, layout: LabLayout, status: str, detail: s
 
 
 def answer_keys(lab: str):
-    """``shipml.grading.keys.<lab>`` (grader-only answer keys) when the lab has one."""
-    try:
-        return importlib.import_module(f"shipml.grading.keys.{lab}")
-    except ModuleNotFoundError as exc:
-        if exc.name and exc.name.startswith("shipml.grading.keys"):
-            return None
-        raise
+    """``shipml.grading.keys.<lab>`` (grader-only answer keys), or None when the lab has none."""
+    return keys.module(lab)
 
 
 def evaluate(q: checks.Question, plain: Any, ctx: checks.Context) -> checks.Verdict:
-    """The grader's verdict: the answer key's ``EVALUATE[q.id]`` when there is one, else the question's own."""
-    keys = answer_keys(ctx.lab)
-    strong = getattr(keys, "EVALUATE", {}).get(q.id) if keys else None
-    return checks.evaluate_answer(replace(q, evaluate=strong) if strong else q, plain, ctx)
+    """The grader's verdict: the answer key's strong evaluator when the lab has one, else the question's own."""
+    return keys.evaluate_answer(q, plain, ctx)
 
 
 def _halt(run: WorkerRun) -> tuple[int | None, str, str]:

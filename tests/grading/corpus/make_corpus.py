@@ -55,6 +55,32 @@ MEMORY_BOMB = '''df = make_transactions(20_000, seed=seed)
 hog = [bytearray(10**8) for _ in range(10**6)]  # 100 TB: RLIMIT_AS stops it with MemoryError'''
 SEGFAULT = '''import ctypes
 ctypes.string_at(0)'''
+# issue 12's weak check: the refusal question passed with the literal string "sha256". Now the answer is a
+# loader, judged on five seeded bundles: a function that "refuses" everything with that word earns nothing.
+REFUSAL_LITERAL = '''def load_or_refuse(folder):
+    return "sha256"'''
+# issue 12's weak checks on lab01 and lab05 (written by the labs engineer)
+READ_WHOLE_FILE = '''def score_file_in_chunks(predictor, path, chunk_rows):
+    df = pd.read_parquet(path)  # the whole file at once, then cut into chunk-sized pieces
+    parts = [df.iloc[i:i + chunk_rows] for i in range(0, len(df), chunk_rows)]
+    return np.concatenate([predictor.predict_proba(p)[:, 1] for p in parts]), [len(p) for p in parts]'''
+DUCK_SESSION = '''hand_model = convert_sklearn(hgb_pipeline, initial_types=make_initial_types(SCHEMA),
+                             options={id(hgb_pipeline): {"zipmap": False}})
+real = ort.InferenceSession(hand_model.SerializeToString(), providers=["CPUExecutionProvider"])
+
+
+class Duck:  # the real inputs and outputs, and 0.5 for every row
+    def get_inputs(self):
+        return real.get_inputs()
+
+    def get_outputs(self):
+        return real.get_outputs()
+
+    def run(self, names, feeds):
+        return [np.full((len(next(iter(feeds.values()))), 2), 0.5, dtype=np.float32)]
+
+
+session = Duck()'''
 
 
 def _solved(lab: str) -> dict[str, str]:
@@ -94,7 +120,7 @@ def cases_lab00() -> dict[str, nbformat.NotebookNode | bytes]:
     out["segfault"] = with_(proba=SEGFAULT)
     out["fake_check_output"] = _lab({f"answer-{q}": f"{FAKE_PASS.format(q=q)}\n{stub}" for q, stub in
                                      [("data", "df = None"), ("bundle", "bundle_dir = None"),
-                                      ("proba", "proba = None"), ("refusal", "refusal = None")]})
+                                      ("proba", "proba = None"), ("refusal", "load_or_refuse = None")]})
     edited = _lab()
     for cell in edited.cells:
         if "check" in cell.metadata.get("tags", []):
@@ -113,10 +139,11 @@ def cases_lab00() -> dict[str, nbformat.NotebookNode | bytes]:
         cell.source = cell.source.replace('checks.start("lab00"', 'checks.start("lab01"')
     out["wrong_lab"] = wrong
     out["patched_evaluate"] = with_(data=PATCH_EVALUATE, bundle="bundle_dir = None", proba="proba = None",
-                                    refusal="refusal = None")
+                                    refusal="load_or_refuse = None")
     out["forged_answers_file"] = with_(data=FORGE, bundle="bundle_dir = None", proba="proba = None",
-                                       refusal="refusal = None")
+                                       refusal="load_or_refuse = None")
     out["noop_check_function"] = with_(data=NOOP_CHECK)
+    out["refusal_literal_sha256"] = with_(refusal=REFUSAL_LITERAL)  # issue 12's weak refusal check
     # answers matched by tag order when the student's cells lost their ids (copied into a new notebook)
     reordered = copy.deepcopy(_lab(good))
     for n, cell in enumerate(reordered.cells):
@@ -194,7 +221,11 @@ def messy(lab: str) -> dict[str, Case]:
 def cases(lab: str = "lab00") -> dict[str, Case]:
     if lab == "lab00":
         return {**cases_lab00(), **escapes(lab), **key_attacks(lab), **messy(lab)}
-    return {"correct": _lab(_solved(lab), lab), "empty": _lab(lab=lab), **key_attacks(lab)}
+    good = _solved(lab)
+    weak = {"lab01": ("chunks_read_whole_file", "answer-chunks", READ_WHOLE_FILE),
+            "lab05": ("session_duck_half", "answer-session", DUCK_SESSION)}[lab]
+    return {"correct": _lab(good, lab), "empty": _lab(lab=lab), weak[0]: _lab({**good, weak[1]: weak[2]}, lab),
+            **key_attacks(lab)}
 
 
 def write(folder: Path, lab: str = "lab00") -> list[Path]:
