@@ -23,7 +23,7 @@ import nbformat
 import psutil
 import pytest
 from shipml.cli import main
-from shipml.grading.sandbox import UID_BASE
+from shipml.grading.sandbox import UID_BASE, UID_SPAN
 
 HERE = Path(__file__).resolve().parent / "corpus"
 ROOT = Path(__file__).resolve().parents[2]
@@ -60,7 +60,7 @@ def _sandbox_processes() -> list[str]:
     left = []
     for p in psutil.process_iter(["uids", "cmdline", "pid"]):
         uids = p.info["uids"]
-        if uids and UID_BASE <= uids.real < UID_BASE + 64:
+        if uids and UID_BASE <= uids.real < UID_BASE + UID_SPAN:
             left.append(f"pid {p.info['pid']}: {' '.join(p.info['cmdline'] or [])[:120]}")
     if shutil.which("docker"):
         done = subprocess.run(["docker", "ps", "-q", "--filter", "label=io.shipml.owner=grader"],

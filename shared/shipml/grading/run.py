@@ -23,7 +23,7 @@ from shipml.grading import keys, kit, report, submission, verdicts
 from shipml.grading.limits import Limits
 from shipml.grading.results import SubmissionResult
 from shipml.grading.runner import WorkerRun, kill_all, run_worker
-from shipml.grading.sandbox import UID_BASE, Box, choose, etc_files
+from shipml.grading.sandbox import Box, choose, etc_files, slot_uids
 
 KIT_CHANGED = "not judged: the kit or labs/ changed during the run"
 
@@ -106,11 +106,12 @@ def grade(lab_id: str, submissions_dir: Path, out: Path, settings: GradeOptions 
     bar = tqdm(total=len(subs), desc=f"grading {lab_id} ({kind})", unit="submission", disable=not progress)
     bar.update(len(subs) - len(runnable))
     uids: queue.Queue = queue.Queue()
-    for n in range(max(1, settings.jobs)):
-        uids.put(UID_BASE + n)
+    slots = slot_uids(settings.jobs)
+    for uid in slots:
+        uids.put(uid)
     with tempfile.TemporaryDirectory(prefix="shipml-kit-") as staging:
         staged_kit, staged_grader = kit.stage(Path(staging))
-        box = Box(kind, staged_kit, staged_grader, etc=etc_files(Path(staging)))
+        box = Box(kind, staged_kit, staged_grader, etc=etc_files(Path(staging), slots))
         broken: list[str] = []
         pool = ThreadPoolExecutor(max_workers=max(1, settings.jobs))
         futures = {pool.submit(_run_one, lab, s, out, settings, box, uids): s for s in runnable}

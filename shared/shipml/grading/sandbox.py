@@ -35,7 +35,8 @@ DOCKER_IMAGE = os.environ.get("SHIPML_GRADER_IMAGE", "python:3.11-slim")
 JOB = "/job"  # the job folder inside a sandbox
 GRADER = "/grader"  # the worker script and its limits inside a sandbox
 INPUT = "/input"  # the job file and the rebuilt notebook inside a sandbox
-UID_BASE = 61000  # slot n runs as uid/gid UID_BASE + n
+UID_BASE = 61000  # slot n of a grading run runs as uid/gid slot_uids()[n]
+UID_SPAN = 64 * 1000  # every uid a grading run may use lies in [UID_BASE, UID_BASE + UID_SPAN)
 MiB = 1024 * 1024
 UNSAFE = ("--sandbox none is unsafe: submissions run as your user with access to everything you can read and "
           "write (solutions, other submissions, the gradebook, the network). Use it only for submissions you trust.")
@@ -163,14 +164,21 @@ def _ancestors(paths: list[Path]) -> list[str]:
     return out
 
 
-def etc_files(folder: Path) -> Path:
+def slot_uids(jobs: int) -> list[int]:
+    """The uids of one grading run's slots: its own block of 64, so two runs at once never share a uid
+    (RLIMIT_NPROC counts per uid)."""
+    base = UID_BASE + 64 * (os.getpid() % (UID_SPAN // 64))
+    return [base + n for n in range(min(max(1, jobs), 64))]
+
+
+def etc_files(folder: Path, uids: list[int] | None = None) -> Path:
     """A tiny /etc for the sandbox: passwd/group naming the slot uids, hosts with localhost."""
     etc = folder / "etc"
     etc.mkdir(parents=True, exist_ok=True)
-    uids = range(UID_BASE, UID_BASE + 64)
-    (etc / "passwd").write_text("".join(f"student{u - UID_BASE}:x:{u}:{u}::{JOB}/home:/bin/false\n" for u in uids)
+    uids = uids or slot_uids(64)
+    (etc / "passwd").write_text("".join(f"student{n}:x:{u}:{u}::{JOB}/home:/bin/false\n" for n, u in enumerate(uids))
                                 + "nobody:x:65534:65534::/nonexistent:/bin/false\n")
-    (etc / "group").write_text("".join(f"student{u - UID_BASE}:x:{u}:\n" for u in uids) + "nogroup:x:65534:\n")
+    (etc / "group").write_text("".join(f"student{n}:x:{u}:\n" for n, u in enumerate(uids)) + "nogroup:x:65534:\n")
     (etc / "hosts").write_text("127.0.0.1 localhost\n::1 localhost\n")
     for f in etc.iterdir():
         f.chmod(0o644)
