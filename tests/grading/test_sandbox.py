@@ -127,7 +127,7 @@ def test_what_a_submission_can_see_and_write(tmp_path, box):
     assert seen["wrote_mib"] < 70 and seen["write_error"] == 28  # ENOSPC at the 64 MiB cap
     assert not [k for k, v in seen.items() if v == "writable"]
     assert seen["processes"] < 20  # its own PID namespace: the grader's processes are not there
-    assert set(seen["others"]) <= {"bin", "dev", "etc", "grader", "input", "job", "lib", "lib64", "proc", "root",
+    assert set(seen["others"]) <= {"bin", "dev", "etc", "grader", "input", "job", "lib", "lib64", "out", "proc", "root",
                                    "sbin", "tmp", "usr", "work", "home", "sys", "var", "opt", "mnt", "srv",
                                    "media", "run", "boot"}
 

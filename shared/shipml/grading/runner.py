@@ -26,7 +26,7 @@ from typing import Any
 
 import psutil
 
-from shipml.grading.sandbox import GRADER, INPUT, JOB, Box, bwrap_command, docker_command, env
+from shipml.grading.sandbox import GRADER, INPUT, JOB, OUT, Box, bwrap_command, docker_command, env
 
 _LIVE: dict[int, tuple[subprocess.Popen, str, str]] = {}  # pid -> (process, sandbox kind, container name)
 LOG_KEEP = 32 * 1024  # bytes of stderr kept from the start and from the end
@@ -117,9 +117,9 @@ def prepare(job: dict[str, Any], job_dir: Path, box: Box) -> tuple[list[str], di
     staged = job_dir / "staged"
     staged.mkdir(exist_ok=True)
     shutil.copyfile(job["input"], staged / "in.ipynb")
-    inner = {**job, "input": f"{INPUT}/in.ipynb", "output": f"{JOB}/executed.ipynb", "cwd": f"{JOB}/scratch",
-             "answers": f"{JOB}/{Path(job['answers']).name}", "mkdirs": [f"{JOB}/{d}" for d in
-                                                                        ("scratch", "home", "tmp")]}
+    inner = {**job, "input": f"{INPUT}/in.ipynb", "output": f"{OUT}/executed.ipynb", "cwd": f"{JOB}/scratch",
+             "answers": f"{OUT}/{Path(job['answers']).name}",
+             "mkdirs": [f"{JOB}/scratch", f"{JOB}/home", f"{JOB}/tmp", f"{OUT}/runtime"]}
     inner["parameters"] = {**job["parameters"], "answers_path": inner["answers"]}
     (staged / "job.json").write_text(json.dumps(inner, indent=1))
     for f in staged.iterdir():

@@ -32,7 +32,9 @@ from shipml.paths import PACKAGE_DIR
 
 SANDBOXES = ("auto", "docker", "bwrap", "none")
 DOCKER_IMAGE = os.environ.get("SHIPML_GRADER_IMAGE", "python:3.11-slim")
-JOB = "/job"  # the job folder inside a sandbox
+JOB = "/job"  # the job folder inside a sandbox (the notebook's working directory, home, temp files)
+OUT = "/out"  # the answers file, the executed notebook, the kernel's connection file: a tmpfs of its own,
+# so a notebook that fills its job folder still has its answers recorded
 GRADER = "/grader"  # the worker script and its limits inside a sandbox
 INPUT = "/input"  # the job file and the rebuilt notebook inside a sandbox
 UID_BASE = 61000  # slot n of a grading run runs as uid/gid slot_uids()[n]
@@ -53,6 +55,7 @@ class Box:
     uid: int = UID_BASE
     job_mib: int = 256  # size of /job
     tmp_mib: int = 64  # size of /tmp and of /dev/shm
+    out_mib: int = 64  # size of /out (answers, executed notebook)
 
 
 def _bwrap_probe() -> str | None:
@@ -141,6 +144,8 @@ def env(box: Box, job_dir: str) -> dict[str, str]:
     for var, sub in [("JUPYTER_RUNTIME_DIR", "runtime"), ("IPYTHONDIR", "ipython"),
                      ("MPLCONFIGDIR", "matplotlib"), ("JUPYTER_CONFIG_DIR", "jupyter-config")]:
         out[var] = f"{job_dir}/{sub}"  # per submission: no startup file survives into the next one
+    if box.kind != "none":
+        out["JUPYTER_RUNTIME_DIR"] = f"{OUT}/runtime"
     out.update(MPLBACKEND="Agg", PYTHONDONTWRITEBYTECODE="1", OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1",
                PYTHONHASHSEED="0", PYTHONNOUSERSITE="1")
     return out
@@ -199,7 +204,8 @@ def bwrap_command(box: Box, staged: Path, argv: list[str]) -> list[str]:
     cmd += ["--proc", "/proc", "--dev", "/dev",
             "--size", str(box.tmp_mib * MiB), "--perms", "1777", "--tmpfs", "/dev/shm",
             "--size", str(box.tmp_mib * MiB), "--perms", "1777", "--tmpfs", "/tmp",
-            "--size", str(box.job_mib * MiB), "--perms", "1777", "--tmpfs", JOB]
+            "--size", str(box.job_mib * MiB), "--perms", "1777", "--tmpfs", JOB,
+            "--size", str(box.out_mib * MiB), "--perms", "1777", "--tmpfs", OUT]
     for folder in _ancestors(mounts):
         cmd += ["--perms", "0755", "--dir", folder]
     for path in runtime_mounts():
@@ -238,7 +244,8 @@ def docker_command(box: Box, staged: Path, argv: list[str], name: str, memory_mi
            f"--memory={memory_mib}m", f"--memory-swap={memory_mib}m", f"--pids-limit={pids}",
            "--label", "io.shipml.owner=grader", "--ipc", "private", f"--shm-size={box.tmp_mib}m",
            "--tmpfs", f"{JOB}:rw,size={box.job_mib}m,mode=1777",
-           "--tmpfs", f"/tmp:rw,size={box.tmp_mib}m,mode=1777"]  # no -w: it would make /job 0755
+           "--tmpfs", f"/tmp:rw,size={box.tmp_mib}m,mode=1777",
+           "--tmpfs", f"{OUT}:rw,size={box.out_mib}m,mode=1777"]  # no -w: it would make /job 0755
     for top, skeleton in _skeletons(box.etc.parent / "skeleton", runtime_mounts()).items():
         cmd += ["-v", f"{skeleton}:{top}:ro"]  # /root is 0700 in the image: an empty world-searchable copy
     for path in runtime_mounts():
