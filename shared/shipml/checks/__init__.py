@@ -187,7 +187,12 @@ def who_raised(exc: BaseException) -> str:
     if raiser is last:
         return f"your code raised {text} (your line {last.lineno})"
     where = "the kit" if raiser.filename.startswith(_KIT) else "a library"
-    name = Path(raiser.filename).stem if where == "the kit" else Path(raiser.filename).parent.name
+    if where == "the kit":
+        name = ".".join(Path(raiser.filename).relative_to(_KIT).with_suffix("").parts)
+    else:
+        parts = Path(raiser.filename).parts
+        top = next((parts[i + 1] for i, part in enumerate(parts[:-1]) if part.endswith("-packages")), parts[-1])
+        name = Path(top).stem
     return (f"{where} ({name}.{raiser.name}) raised {text}, called from your line {last.lineno}: "
             "read the message, it is about what your code passed or did")
 
