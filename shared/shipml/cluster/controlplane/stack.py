@@ -110,8 +110,8 @@ def write_kubeconfig(path: Path, server: str, certs: Certificates) -> None:
     path.chmod(0o600)
 
 
-def component_args(cluster: FakeCluster, certs: Certificates, ports: dict[str, int]
-                   ) -> dict[str, list[str]]:
+def component_args(cluster: FakeCluster, certs: Certificates, ports: dict[str, int],
+                   real_node: bool = False) -> dict[str, list[str]]:
     """Command-line flags of each component (the order is the start order)."""
     etcd_url = f"http://127.0.0.1:{ports['etcd']}"
     peer_url = f"http://127.0.0.1:{ports['etcd-peer']}"
@@ -150,6 +150,8 @@ def component_args(cluster: FakeCluster, certs: Certificates, ports: dict[str, i
             f"--proxy-client-cert-file={certs.front_proxy_cert}",
             f"--proxy-client-key-file={certs.front_proxy_key}",
             "--enable-aggregator-routing=true",
+            # the real node's kubelet serves a certificate from this CA (kwok's fake ones do not)
+            *([f"--kubelet-certificate-authority={certs.ca_cert}"] if real_node else []),
             # 127.0.0.1 may not be published as the `kubernetes` Service endpoint; nothing in
             # this cluster calls the API from a pod, so that endpoint is not maintained.
             "--endpoint-reconciler-type=none",
@@ -295,7 +297,7 @@ def bring_up(cluster: FakeCluster, ports: dict[str, int], nodes: int, timeout: f
     certs = make_certificates(cluster.state_dir / "pki")
     write_kubeconfig(cluster.kubeconfig, cluster.server, certs)
     mark("certificates")
-    args = component_args(cluster, certs, ports)
+    args = component_args(cluster, certs, ports, real_node)
     start(cluster, "etcd", args["etcd"])
     wait_until("etcd", lambda: http_ok(f"http://127.0.0.1:{ports['etcd']}/health"),
                timeout, cluster, "etcd")

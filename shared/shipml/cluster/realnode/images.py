@@ -79,13 +79,24 @@ def import_tar(socket: Path, tar: Path) -> None:
     shell.run(ctr_argv(socket, "images", "import", "--no-unpack=false", str(tar)), timeout=300)
 
 
-def import_docker_images(socket: Path, images: list[str]) -> list[str]:
+def docker_image_id(image: str) -> str | None:
+    done = subprocess.run(["docker", "image", "inspect", "-f", "{{.Id}}", image], capture_output=True, text=True)
+    return done.stdout.strip() if done.returncode == 0 else None
+
+
+def import_docker_images(socket: Path, images: list[str], record: Path | None = None) -> list[str]:
     """`docker save IMAGE... | ctr -n k8s.io images import -`: the node then has them without a pull.
-    Images Docker does not have are skipped and returned."""
-    present = [image for image in images
-               if subprocess.run(["docker", "image", "inspect", image], capture_output=True).returncode == 0]
+    Images Docker does not have are skipped and returned. With `record` (a JSON file beside the
+    node's persistent image store), an image already imported with the same Docker id is skipped."""
+    ids = {image: docker_image_id(image) for image in images}
+    known = json.loads(record.read_text()) if record is not None and record.exists() else {}
+    on_node = set(node_images(socket))
+    present = [image for image in images if ids[image] and not (
+        known.get(image) == ids[image] and normalized(image) in on_node)]
     if not present:
-        return list(images)
+        if any(ids.values()):
+            print(f"  images already on the node: {', '.join(i for i in images if ids[i])}")
+        return [image for image in images if not ids[image]]
     shell.show(["docker", "save", *present, "|", *ctr_argv(socket, "images", "import", "-")])
     save = subprocess.Popen(["docker", "save", *present], stdout=subprocess.PIPE)
     done = subprocess.run(ctr_argv(socket, "images", "import", "-"), stdin=save.stdout,
@@ -94,7 +105,19 @@ def import_docker_images(socket: Path, images: list[str]) -> list[str]:
     if save.wait() != 0 or done.returncode != 0:
         raise ShipmlError(f"importing {', '.join(present)} into the node failed: "
                           f"{shell.last_error_line(done)}")
-    return [image for image in images if image not in present]
+    if record is not None:
+        record.write_text(json.dumps({**known, **{image: ids[image] for image in present}}, indent=1))
+    return [image for image in images if not ids[image]]
+
+
+def normalized(image: str) -> str:
+    """How containerd names a Docker Hub short name: docker.io/library/NAME:TAG."""
+    first = image.split("/")[0]
+    if "/" not in image:
+        return f"docker.io/library/{image}"
+    if "." in first or ":" in first or first == "localhost":
+        return image
+    return f"docker.io/{image}"
 
 
 def node_images(socket: Path) -> list[str]:

@@ -71,6 +71,14 @@ class RealNode:
         return self.state_dir / "node"
 
 
+def image_store() -> Path:
+    """containerd's root (content and snapshots), kept between runs in the shipml cache so the
+    images are imported once, not at every `up` ($SHIPML_NODE_IMAGES moves it)."""
+    if os.environ.get("SHIPML_NODE_IMAGES"):
+        return Path(os.environ["SHIPML_NODE_IMAGES"])
+    return versions.cache_dir() / "realnode" / "containerd-root"
+
+
 def cni_bin_dir() -> str | None:
     return next((d for d in CNI_BIN_DIRS if Path(d, "bridge").exists() and Path(d, "firewall").exists()), None)
 
@@ -142,7 +150,7 @@ def containerd_config(node: RealNode, cni_dir: str) -> str:
     write(registry / "docker.io" / "hosts.toml", 'server = "http://127.0.0.1:9"\n')
     cri = '"io.containerd.grpc.v1.cri"'
     return f"""version = 2
-root = "{node.root / 'containerd' / 'root'}"
+root = "{image_store()}"
 state = "{node.root / 'containerd' / 'state'}"
 disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshotter.v1.btrfs",
                     "io.containerd.snapshotter.v1.zfs", "io.containerd.snapshotter.v1.devmapper",
@@ -277,6 +285,10 @@ def metrics_objects(node: RealNode, ca_pem: str) -> list[dict[str, Any]]:
          "addressType": "IPv4",
          "endpoints": [{"addresses": [node.ip], "conditions": {"ready": True}}],
          "ports": [{"name": "https", "port": node.ports["metrics-server"], "protocol": "TCP"}]},
+        # The same address as a v1 Endpoints object, for resolvers that still read those.
+        {"apiVersion": "v1", "kind": "Endpoints", "metadata": meta,
+         "subsets": [{"addresses": [{"ip": node.ip}],
+                      "ports": [{"name": "https", "port": node.ports["metrics-server"], "protocol": "TCP"}]}]},
         {"apiVersion": "apiregistration.k8s.io/v1", "kind": "APIService",
          "metadata": {"name": "v1beta1.metrics.k8s.io"},
          "spec": {"group": "metrics.k8s.io", "version": "v1beta1", "groupPriorityMinimum": 100,
@@ -394,9 +406,10 @@ def start_node(cluster, certs: Certificates, *, tainted: bool, preload: list[str
     wait_until("containerd", lambda: shell.run(images.ctr_argv(node.socket, "version"), echo=False,
                                                check=False).returncode == 0,
                timeout, cluster, "containerd")
-    tar = images.pause_image_tar(versions.bin_dir() / "pause", node.root / "pause.tar")
-    images.import_tar(node.socket, tar)
-    missing = images.import_docker_images(node.socket, preload)
+    if images.PAUSE_IMAGE not in images.node_images(node.socket):
+        tar = images.pause_image_tar(versions.bin_dir() / "pause", node.root / "pause.tar")
+        images.import_tar(node.socket, tar)
+    missing = images.import_docker_images(node.socket, preload, image_store().with_name("imports.json"))
     if missing:
         print(f"  not in Docker, so not on the node: {', '.join(missing)}")
     mark("containerd + images")
