@@ -41,7 +41,7 @@ def test_kube_score_catches_the_hpa_fighting_the_deployment(kube_score, tmp_path
     path = tmp_path / "with-replicas.yaml"
     path.write_text(render.to_yaml(docs))
     findings = score.score(path, binary=kube_score)
-    assert any("replicas" in f.message.lower() and f.level == "CRITICAL" for f in findings), findings
+    assert any("static replica count" in f.message and f.level == "CRITICAL" for f in findings), findings
 
 
 def test_an_ignore_without_reason_is_refused(tmp_path):

@@ -9,6 +9,7 @@ to build/figures/real-pods.json for the README's figures."""
 from __future__ import annotations
 
 import json
+import subprocess
 import time
 from pathlib import Path
 
@@ -93,6 +94,34 @@ def test_a_killed_pod_is_replaced_by_a_ready_one(served):
     step = workflow.delete_pod_and_wait(kubectl, timeout=180)
     record("self-heal: deleted pod replaced and Ready (s)", round(step.seconds, 1))
     assert len(workflow.pods(kubectl)) == 3
+
+
+def test_a_killed_container_is_restarted_by_the_kubelet(served):
+    """A crash for real: SIGKILL the serving container's process on the node; the kubelet restarts it
+    and the pod is Ready again (its restartCount says so)."""
+    import os
+    import signal
+
+    from shipml.cluster.realnode.images import ctr_argv
+
+    session, kubectl = served
+    if session.flavour != "real-node":
+        pytest.skip("the container's process is on this machine only with the kit's node")
+    name = workflow.pods(kubectl)[0]["name"]
+    container_id = kubectl.get_json(f"pod/{name}")["status"]["containerStatuses"][0]["containerID"]
+    tasks = subprocess.run(ctr_argv(Path(session.fake.node["socket"]), "tasks", "ls"), capture_output=True,
+                           text=True, check=True).stdout.splitlines()
+    pid = next(int(line.split()[1]) for line in tasks if line.startswith(container_id.split("//")[1]))
+    started = time.perf_counter()
+    os.kill(pid, signal.SIGKILL)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        status = kubectl.get_json(f"pod/{name}")["status"]["containerStatuses"][0]
+        if status["restartCount"] >= 1 and status["ready"]:
+            break
+        time.sleep(0.5)
+    record("killed container restarted and Ready (s)", round(time.perf_counter() - started, 1))
+    assert status["restartCount"] >= 1 and status["ready"], status
 
 
 def test_scale_up_and_back(served):

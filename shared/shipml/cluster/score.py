@@ -16,8 +16,8 @@ from shipml.cluster import render
 from shipml.errors import ShipmlError
 
 IGNORE_FILE = render.k8s_dir() / "kube-score-ignore.txt"
-# `--output-format ci` lines: "[CRITICAL] Deployment/shipml-serving: Pod NetworkPolicy: ..."
-_LINE = re.compile(r"^\[(OK|SKIPPED|WARNING|CRITICAL)\] (\S+?)(?: (\S+))?: (.*)$")
+# `--output-format ci` lines: "[CRITICAL] shipml-serving/shipml apps/v1/Deployment: (serving) message"
+_LINE = re.compile(r"^\[(OK|SKIPPED|WARNING|CRITICAL)\] (\S+) (\S+): (.*)$")
 
 
 @dataclass(frozen=True)
@@ -66,5 +66,6 @@ def score(overlay: str | Path, *, ignore: dict[str, str] | None = None,
     for line in done.stdout.splitlines():
         match = _LINE.match(line.strip())
         if match and match.group(1) in ("WARNING", "CRITICAL"):
-            findings.append(Finding(match.group(1), match.group(2), match.group(4)))
+            kind = match.group(3).rsplit("/", 1)[-1]
+            findings.append(Finding(match.group(1), f"{kind} {match.group(2)}", match.group(4)))
     return findings

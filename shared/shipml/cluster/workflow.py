@@ -176,13 +176,22 @@ def api_key(kubectl: Kubectl, deployment: str = APP) -> str | None:
     import base64
 
     dep = kubectl.get_json(f"deployment/{deployment}")
-    container = next(c for c in dep["spec"]["template"]["spec"]["containers"] if c["name"] == CONTAINER)
-    ref = next((e["valueFrom"]["secretKeyRef"] for e in container.get("env", [])
-                if e["name"] == "SHIPML_API_KEY" and "valueFrom" in e), None)
+    pod = dep["spec"]["template"]["spec"]
+    container = next(c for c in pod["containers"] if c["name"] == CONTAINER)
+    env = {e["name"]: e for e in container.get("env", [])}
+    ref = (env.get("SHIPML_API_KEY") or {}).get("valueFrom", {}).get("secretKeyRef")
+    if ref is None and "SHIPML_API_KEY_FILE" in env:  # the key as a file from a mounted Secret
+        path = env["SHIPML_API_KEY_FILE"]["value"]
+        mounts = {m["name"]: m["mountPath"].rstrip("/") for m in container.get("volumeMounts", [])}
+        for volume in pod.get("volumes", []):
+            where = mounts.get(volume["name"])
+            if "secret" in volume and where and path.startswith(where + "/"):
+                ref = {"name": volume["secret"]["secretName"], "key": path[len(where) + 1:]}
     if ref is None:
         return None
     data = kubectl.get_json(f"secret/{ref['name']}")["data"]
-    return base64.b64decode(data[ref["key"]]).decode()
+    keys = base64.b64decode(data[ref["key"]]).decode().split()
+    return keys[0] if keys else None  # a key file may hold several (one per line, while rotating)
 
 
 def transactions(n: int = 50, seed: int = 0) -> list[dict[str, Any]]:
