@@ -33,6 +33,7 @@ def app(fake_cluster):
     kubectl = fake_cluster.kubectl("shipml")
     workflow.apply_overlay(kubectl, "kind")
     workflow.wait_for_rollout(kubectl, timeout=120)
+    workflow.wait_for_hpa_floor(kubectl, timeout=120)  # no `replicas`: the HPA raises 1 pod to 3
     yield kubectl
     workflow.delete_app(kubectl, "kind")
 

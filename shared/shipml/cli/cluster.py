@@ -81,12 +81,14 @@ def build_controlplane(force: bool = typer.Option(False, help="rebuild even when
 
 
 @app.command("build-node")
-def build_node(force: bool = typer.Option(False, help="rebuild even when cached")) -> None:
+def build_node(force: bool = typer.Option(False, help="rebuild even when cached"),
+               kube_score_only: bool = typer.Option(False, "--kube-score-only",
+                                                    help="only kube-score (the manifest test's linter)")) -> None:
     """Build kubelet, kube-proxy, pause, metrics-server and kube-score for the real node (cached)."""
     from shipml.cluster.controlplane import versions
     from shipml.cluster.realnode import build_node as build
 
-    report = build(force=force)
+    report = build(force=force, node=not kube_score_only)
     typer.echo(f"built {', '.join(report.built)} in {report.seconds:.0f} s" if report.built
                else f"cached: {versions.bin_dir()}")
 

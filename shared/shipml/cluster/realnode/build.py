@@ -40,12 +40,13 @@ def node_build_plan(out: Path) -> list[tuple[str, tuple[str, ...], list[str]]]:
     ]
 
 
-def build_node(force: bool = False, *, kube_score: bool = True) -> BuildReport:
-    """Build whatever real-node programs are missing (all with `force`) into the cache."""
+def build_node(force: bool = False, *, kube_score: bool = True, node: bool = True) -> BuildReport:
+    """Build whatever real-node programs are missing (all with `force`) into the cache; `node=False`
+    builds kube-score alone."""
     report = BuildReport()
     started = time.perf_counter()
     with build_lock():
-        wanted = set(NODE_PROGRAMS) if force else set(missing_node_binaries())
+        wanted = (set(NODE_PROGRAMS) if force else set(missing_node_binaries())) if node else set()
         plan_extra = []
         if kube_score and (force or not kube_score_path().exists()):
             wanted.add("kube-score")
