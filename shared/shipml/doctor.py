@@ -81,20 +81,34 @@ def docker_engine() -> Check:
     return Check("docker engine", status.ok, status.reason if status.ok else f"no engine answers ({status.reason})")
 
 
+def cluster_options() -> dict[str, str | None]:
+    """Which clusters this machine can run: {"kind" | "real node" | "fake nodes": None or why not}."""
+    from shipml.cluster.controlplane import unavailable_reason
+    from shipml.cluster.session import kind_reachable, real_node_reason
+
+    return {
+        "kind": None if kind_reachable() else "no kind cluster named shipml answers",
+        "real node": real_node_reason(),
+        "fake nodes": unavailable_reason(),
+    }
+
+
 def cluster() -> Check:
-    """A kind cluster for real nodes, else the fake-node control plane (real API, kwok nodes)."""
+    """A kind cluster for real nodes, else the kit's real node (root), else fake nodes (kwok)."""
     try:
-        from shipml.cluster.controlplane import unavailable_reason
-        from shipml.cluster.session import kind_reachable
+        options = cluster_options()
     except ImportError as exc:
         return missing_extra("cluster", "cluster", exc)
-
-    if kind_reachable():
-        return Check("cluster", True, "a kind cluster named shipml answers (real nodes)")
-    reason = unavailable_reason()
-    if reason is None:
-        return Check("cluster", True, "fake-node control plane (no kind cluster: kwok nodes run no containers)")
-    return Check("cluster", False, f"no kind cluster, and no fake-node control plane: {reason}")
+    usable = [name for name, reason in options.items() if reason is None]
+    summary = "; ".join(f"{name}: {'yes' if reason is None else 'no (' + reason + ')'}"
+                        for name, reason in options.items())
+    if not usable:
+        return Check("cluster", False, f"no kind cluster, no real node and no fake-node control plane: {summary}")
+    first = usable[0]
+    what = {"kind": "a kind cluster named shipml (real nodes)",
+            "real node": "the kit's control plane with a real node (pods run containers)",
+            "fake nodes": "fake-node control plane (kwok nodes run no containers)"}[first]
+    return Check("cluster", True, f"{what} [{summary}]")
 
 
 def grading_sandbox() -> Check:
