@@ -63,7 +63,17 @@ def cluster() -> Check:
     return Check("cluster", False, f"no kind cluster, and no fake-node control plane: {reason}")
 
 
-REQUIREMENTS = {"docker": docker_engine, "cluster": cluster}
+def prometheus() -> Check:
+    """Debian's prometheus + promtool (notebook 06's live alerts; .ci/setup.d/40-prometheus.sh installs them)."""
+    found = tool("prometheus", "--version")
+    if found.ok and shutil.which("promtool") is None:
+        return Check("prometheus", False, "prometheus found but promtool is missing")
+    if not found.ok:
+        return Check("prometheus", False, "not found on PATH (Debian/Ubuntu: sudo apt-get install prometheus)")
+    return found
+
+
+REQUIREMENTS = {"docker": docker_engine, "cluster": cluster, "prometheus": prometheus}
 
 
 def unmet_requirement(notebook: str | Path) -> str | None:
@@ -103,7 +113,8 @@ def environment_report() -> Report:
     kubectl = tool("kubectl", "version", "--client")
     go = tool("go", "version")
     orchestration = cluster()
-    report.checks = [docker, kind, kubectl, go, orchestration]
+    prom = prometheus()
+    report.checks = [docker, kind, kubectl, go, orchestration, prom]
     report.parts = {
         "00 welcome": "runs",
         "01 batch vs real-time": "runs",
@@ -111,6 +122,7 @@ def environment_report() -> Report:
         "03 containers": "runs" if docker.ok else f"skipped: {docker.detail}",
         "04 Kubernetes": ("runs on the " if orchestration.ok else "skipped: ") + orchestration.detail,
         "05 edge (ONNX)": "runs",
+        "06 monitoring": "runs" if prom.ok else f"skipped: prometheus {prom.detail}",
     }
     if is_wsl() and kind.ok:
         report.parts["04 Kubernetes"] += " (note: kind create cluster fails on some WSL2 setups, kind#2323)"

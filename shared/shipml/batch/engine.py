@@ -84,6 +84,7 @@ def score(
     threads: int | None = 1,
     progress: bool = True,
     on_chunk: Callable[[int], None] | None = None,
+    prediction_log: Any = None,
 ) -> BatchSummary:
     """Score ``input`` (a file or folder) with the bundle ``model``; write ``output`` and ``quarantine``.
 
@@ -94,6 +95,8 @@ def score(
     OpenMP threads spin against the reader and each other for the same cores (measured on a busy 2-core
     machine: gradient boosting predicted 2.7x slower with two OpenMP threads than with one).
     ``on_chunk(n_rows_done)`` is called after every chunk (tests use it to fail a job half-way).
+    ``prediction_log`` (a :class:`shipml.monitoring.predlog.PredictionLog`, local engine) receives every scored
+    row with its features; the job waits for room in its queue rather than drop rows.
     """
     from threadpoolctl import ThreadpoolController
     from tqdm.auto import tqdm
@@ -104,6 +107,8 @@ def score(
         raise ShipmlError(f"--workers must be at least 1, got {workers}")
     if engine not in ("local", "dask"):
         raise ShipmlError(f"unknown engine '{engine}'; choose local or dask")
+    if prediction_log is not None and engine != "local":
+        raise ShipmlError("the prediction log runs with the local engine (--engine local)")
     output = Path(output)
     quarantine = Path(quarantine) if quarantine else default_quarantine_path(output)
     table_format(output)
@@ -127,7 +132,7 @@ def score(
         writer = WriterThread()
         chunks = iter_chunks(files, schema, chunk_rows, summary.ignored_columns)
         if engine == "local":
-            results = _local_results(predictor, chunks, workers, threads, controller)
+            results = _local_results(predictor, chunks, workers, threads, controller, prediction_log is not None)
         else:
             from shipml.batch.scaleout import dask_results
 
@@ -136,6 +141,10 @@ def score(
                   desc=f"score {predictor.name} v{predictor.version}", mininterval=0.5) as bar:
             for result in results:
                 writer.write(out, result.scored)
+                if prediction_log is not None and result.scored.num_rows:
+                    prediction_log.record_columns(result.scored.column(schema.id_column).to_pylist(), predictor.name,
+                                                  predictor.version, result.features, result.scores,
+                                                  result.scored.column("prediction").to_numpy(), block=True)
                 if result.quarantined is not None:
                     writer.write(bad, result.quarantined)
                     summary.rows_quarantined += result.quarantined.num_rows
@@ -207,18 +216,18 @@ def in_order(submit: Callable[[Any], Any], items: Iterable[Any], in_flight: int)
 
 
 def _local_results(predictor: Predictor, chunks: Iterator[Chunk], workers: int, threads: int | None,
-                   controller: Any = None) -> Iterator[ChunkResult]:
+                   controller: Any = None, keep_features: bool = False) -> Iterator[ChunkResult]:
     """Score chunks on a thread pool while a reader thread reads the next ones; results in input order.
 
     The reader never waits for a result (it would leave a scorer idle while it parses the next chunk):
     it reads ahead, and one chunk more than there are scorers waits in the pool's queue.
     """
     if workers <= 1:  # one scorer: this thread scores
-        yield from (score_chunk(predictor, c) for c in prefetch(chunks))
+        yield from (score_chunk(predictor, c, keep_features) for c in prefetch(chunks))
         return
     pool = scoring_pool(workers, threads, controller)
     try:
-        yield from in_order(lambda c: pool.submit(score_chunk, predictor, c), prefetch(chunks),
+        yield from in_order(lambda c: pool.submit(score_chunk, predictor, c, keep_features), prefetch(chunks),
                             in_flight=workers + 1)
     finally:
         pool.shutdown(wait=True, cancel_futures=True)

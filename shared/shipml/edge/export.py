@@ -295,6 +295,9 @@ def export_bundle(
     staging = Path(tempfile.mkdtemp(prefix=".edge-", dir=out.parent if out.parent.exists() else None))
     try:
         (staging / MODEL_FILE).write_bytes(blob)
+        reference = source.path / "reference.json"  # the source's reference profile: drift monitoring
+        if reference.is_file():
+            (staging / reference.name).write_bytes(reference.read_bytes())
         write_bundle(staging, metadata)
         staging.chmod(0o755)  # mkdtemp makes it owner-only; a bundle must be readable by a non-root server
         out.parent.mkdir(parents=True, exist_ok=True)
