@@ -1,13 +1,15 @@
 """Lab 06 — monitoring: PSI by hand, a window size you can defend, which features drifted, where performance dropped.
 
-What the student's kernel needs lives here: the lab's data (made from the seed) and ``collect``. The
-expected answers are computed by :mod:`shipml.grading.keys.lab06` (grader-only: not importable in the
-grader's sandbox); in a plain notebook the check cells import it for instant feedback, and where it is
-absent they say the answer was recorded for grading.
+Every expected answer here is what the kit's own public functions compute on the lab's seeded data — the
+lab asks students to *compare with the kit* — so nothing here is secret and the same evaluate functions
+give instant feedback in the notebook and the grader's verdict (:mod:`shipml.grading.keys.lab06` exports
+them as ``EVALUATE`` and precomputes them per seed in ``WARM``). What cannot be forged is the *plain data*:
+``collect`` runs the student's code and the grader re-evaluates the exported answer in its own process.
 """
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -102,19 +104,112 @@ def performance_log(predictor: Any, seed: int) -> pd.DataFrame:
     return frame.rename(columns={"is_fraud": "label"})
 
 
-def _keys() -> Any:
-    try:
-        from shipml.grading.keys import lab06
-    except ImportError:  # the grader's sandbox: the answer is judged outside the kernel
-        return None
-    return lab06
+FALSE_ALARM_SEEDS = 40
+DETECT_WINDOWS = 20
 
 
-def _judge(name: str, got: Any, ctx: Context) -> tuple[bool, str]:
-    keys = _keys()
-    if keys is None:
-        return True, "answer recorded; it is graded outside this notebook"
-    return getattr(keys, name)(got, ctx)
+# ---- the expected answers (the kit's public functions on the lab's data) --------------------------
+
+
+@lru_cache(maxsize=8)
+def _reference(seed: int) -> Any:
+    return lab_reference(seed)
+
+
+def expected_psi_function(got: list, ctx: Context) -> tuple[bool, str]:
+    from shipml.monitoring.drift import psi
+
+    want = [psi(r, c) for r, c in psi_cases(ctx.seed)]
+    for i, (g, w) in enumerate(zip(got, want, strict=True)):
+        if abs(g - w) > 1e-6 * max(1.0, abs(w)):
+            return False, f"case {i + 1}: your PSI is {g:.6f}, which is not the PSI of these counts"
+    return True, f"PSI of {len(want)} count vectors matches the kit's"
+
+
+def expected_amount_psi(seed: int) -> float:
+    from shipml.monitoring.drift import psi
+
+    profile = _reference(seed).features["amount"]
+    return psi(profile.counts, profile.bin_counts(amount_window(seed)["amount"]))
+
+
+def expected_amount_psi_verdict(got: float, ctx: Context) -> tuple[bool, str]:
+    want = expected_amount_psi(ctx.seed)
+    if abs(got - want) > 1e-4:
+        side = "high" if got > want else "low"
+        return False, f"PSI of amount {got:.4f} is too {side}: bin the window with the reference's own edges"
+    return True, f"PSI of amount = {want:.4f} ({'moderate' if want >= 0.1 else 'stable'}), as the kit computes it"
+
+
+@lru_cache(maxsize=32)
+def window_quality(rows: int, seed: int) -> tuple[float, float]:
+    """(false-alarm rate on calm windows, detection rate at drift 0.5) for windows of ``rows`` rows."""
+    from shipml.data import make_transactions
+    from shipml.monitoring.drift import detect_drift
+
+    reference = _reference(seed)
+    calm = make_transactions(rows * FALSE_ALARM_SEEDS, seed=seed + 900)
+    drifted = make_transactions(rows * DETECT_WINDOWS, seed=seed + 901, drift=0.5)
+    false = [detect_drift(reference, calm.iloc[i * rows:(i + 1) * rows]).flagged for i in range(FALSE_ALARM_SEEDS)]
+    hits = [detect_drift(reference, drifted.iloc[i * rows:(i + 1) * rows]).flagged for i in range(DETECT_WINDOWS)]
+    return float(np.mean(false)), float(np.mean(hits))
+
+
+def expected_window_size(got: dict, ctx: Context) -> tuple[bool, str]:
+    false, hits = window_quality(got["rows"], ctx.seed)
+    if false > 0.05:
+        return False, f"{got['rows']} rows: {false:.0%} of calm windows flag (at most 5 % allowed)"
+    if hits < 0.9:
+        return False, f"{got['rows']} rows: drift 0.5 is caught in only {hits:.0%} of windows (90 % needed): larger"
+    return True, f"{got['rows']} rows: {false:.0%} false alarms, drift 0.5 caught in {hits:.0%} of windows"
+
+
+def expected_drifted(seed: int) -> list[str]:
+    from shipml.monitoring.drift import detect_drift
+
+    return sorted(detect_drift(_reference(seed), mystery_window(seed)).drifted)
+
+
+def expected_drifted_verdict(got: list, ctx: Context) -> tuple[bool, str]:
+    want = expected_drifted(ctx.seed)
+    if got == want:
+        return True, f"drifted: {', '.join(want)} (changes: {', '.join(mystery_shifts(ctx.seed))})"
+    missing, extra = sorted(set(want) - set(got)), sorted(set(got) - set(want))
+    parts = ([f"{len(missing)} drifted feature(s) missing"] if missing else []) + (
+        [f"{', '.join(extra)} did not drift"] if extra else [])
+    return False, "; ".join(parts)
+
+
+@lru_cache(maxsize=8)
+def _predictor(seed: int) -> Any:
+    import tempfile
+    from pathlib import Path
+
+    from shipml.data import make_transactions
+    from shipml.models import save_bundle, train
+    from shipml.predictor import load_predictor
+
+    out = Path(tempfile.mkdtemp(prefix="lab06-key-")) / "fraud-lr"
+    bundle = save_bundle(train(make_transactions(REFERENCE_ROWS, seed=seed), "lr", seed=seed), out)
+    return load_predictor(bundle)
+
+
+def expected_drop_window(seed: int) -> int | None:
+    from shipml.monitoring.performance import find_drop, performance_by_window
+    from shipml.monitoring.reference import load_reference
+
+    predictor = _predictor(seed)
+    log = performance_log(predictor, seed)
+    table = performance_by_window(log, LOG_WINDOW_ROWS, min_labels=200)
+    return find_drop(table, load_reference(predictor.path).metrics)
+
+
+def expected_drop_window_verdict(got: int | None, ctx: Context) -> tuple[bool, str]:
+    want = expected_drop_window(ctx.seed)
+    if got != want:
+        return False, (f"window {got} is not the first dropped window (ROC AUC more than 0.05 below the held-out one, "
+                       "or calibration error more than 0.02 above it)")
+    return True, f"performance dropped in window {want}, where the world changed"
 
 
 # ---- 1. PSI, by hand -----------------------------------------------------------------------------
@@ -126,7 +221,7 @@ def collect_psi_function(fn: Any, ctx: Context) -> list:
 def evaluate_psi_function(got: list, ctx: Context) -> tuple[bool, str]:
     if len(got) != PSI_CASES or not all(np.isfinite(got)):
         return False, f"expected {PSI_CASES} finite numbers, got {got}"
-    return _judge("evaluate_psi_function", got, ctx)
+    return expected_psi_function(got, ctx)
 
 
 # ---- 2. PSI of one feature ------------------------------------------------------------------------
@@ -138,7 +233,7 @@ def collect_amount_psi(value: Any, ctx: Context) -> float:
 def evaluate_amount_psi(got: float, ctx: Context) -> tuple[bool, str]:
     if not np.isfinite(got) or got < 0:
         return False, f"PSI is a non-negative number; got {got}"
-    return _judge("evaluate_amount_psi", got, ctx)
+    return expected_amount_psi_verdict(got, ctx)
 
 
 # ---- 3. a window size -----------------------------------------------------------------------------
@@ -153,7 +248,7 @@ def evaluate_window_size(got: dict, ctx: Context) -> tuple[bool, str]:
                        f"{ROWS_PER_HOUR:,} rows/hour), and drift needs at least 100 rows")
     if len(got["reason"].split()) < 12:
         return False, "defend your choice in a sentence or two (what a smaller and a larger window would cost)"
-    return _judge("evaluate_window_size", got, ctx)
+    return expected_window_size(got, ctx)
 
 
 # ---- 4. which features drifted ------------------------------------------------------------------
@@ -168,7 +263,7 @@ def evaluate_drifted(got: list, ctx: Context) -> tuple[bool, str]:
     unknown = sorted(set(got) - set(SCHEMA.names))
     if unknown:
         return False, f"{unknown} are not features; the features are {SCHEMA.names}"
-    return _judge("evaluate_drifted", got, ctx)
+    return expected_drifted_verdict(got, ctx)
 
 
 # ---- 5. where performance dropped -----------------------------------------------------------------
@@ -180,7 +275,7 @@ def collect_drop_window(answer: Any, ctx: Context) -> int | None:
 def evaluate_drop_window(got: int | None, ctx: Context) -> tuple[bool, str]:
     if got is not None and not 0 <= got < LOG_WINDOWS:
         return False, f"window {got}: the log has windows 0 to {LOG_WINDOWS - 1}"
-    return _judge("evaluate_drop_window", got, ctx)
+    return expected_drop_window_verdict(got, ctx)
 
 
 QUESTIONS = [
