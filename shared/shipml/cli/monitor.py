@@ -84,6 +84,7 @@ def performance(
     model: str = typer.Option(None, "--model", help="keep this model's records (default: the only one logged)"),
     threshold: float = typer.Option(None, "--threshold", help="serving threshold (default: the bundle's, or 0.5)"),
     min_labels: int = typer.Option(200, "--min-labels", help="fewer labels in a window: no metrics for it"),
+    label_column: str = typer.Option("label", "--label-column", help="the labels file's label column"),
     auc_tolerance: float = typer.Option(0.05, "--auc-tolerance", help="ROC AUC fall below the baseline that counts"),
     calibration_tolerance: float = typer.Option(0.02, "--calibration-tolerance",
                                                 help="calibration error rise above the baseline that counts"),
@@ -105,7 +106,7 @@ def performance(
         if len(names) > 1:
             raise ShipmlError(f"{log}: the log holds several models ({', '.join(names)}); choose one with --model")
     threshold = 0.5 if threshold is None else threshold
-    join = join_labels(df, read_labels(labels))
+    join = join_labels(df, read_labels(labels, label_column))
     typer.echo(join.summary())
     if join.matched == 0:
         raise ShipmlError(f"{labels}: none of its {join.labels:,} ids is in the log; is it the labels of this "

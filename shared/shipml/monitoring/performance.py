@@ -42,11 +42,13 @@ class LabelJoin:
                 "have no label yet")
 
 
-def read_labels(path: str | Path) -> pd.DataFrame:
-    """A labels file (CSV or Parquet) with ``id`` and ``label`` (0/1), optionally ``label_time``."""
+def read_labels(path: str | Path, label_column: str = "label") -> pd.DataFrame:
+    """A labels file (CSV or Parquet): ``id``, ``label`` (0/1; or ``label_column``), optionally ``label_time``."""
     from shipml.data import read_table
 
     df = read_table(path)
+    if label_column != "label" and label_column in df.columns:
+        df = df.drop(columns=["label"], errors="ignore").rename(columns={label_column: "label"})
     missing = [c for c in ("id", "label") if c not in df.columns]
     if missing:
         raise ShipmlError(f"{path}: a labels file needs the column(s) {', '.join(missing)} (and optionally "
