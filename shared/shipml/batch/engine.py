@@ -6,24 +6,14 @@ import contextlib
 import functools
 import os
 import time
-from collections import deque
-from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from shipml.batch.reading import (
-    DEFAULT_CHUNK_ROWS,
-    Chunk,
-    id_type,
-    input_files,
-    iter_chunks,
-    prefetch,
-    preflight,
-    total_rows,
-)
-from shipml.batch.scoring import REPEATING_COLUMNS, ChunkResult, output_schema, quarantine_schema, score_chunk
+from shipml.batch.local import local_results
+from shipml.batch.reading import DEFAULT_CHUNK_ROWS, id_type, input_files, iter_chunks, preflight, total_rows
+from shipml.batch.scoring import REPEATING_COLUMNS, ChunkResult, output_schema, quarantine_schema
 from shipml.batch.writing import AtomicTable, WriterThread, default_quarantine_path
 from shipml.data import table_format
 from shipml.errors import ShipmlError
@@ -99,64 +89,39 @@ def score(
     row with its features; the job waits for room in its queue rather than drop rows.
     """
     from threadpoolctl import ThreadpoolController
-    from tqdm.auto import tqdm
 
-    if chunk_rows < 1:
-        raise ShipmlError(f"--chunk-rows must be at least 1, got {chunk_rows}")
-    if workers < 1:
-        raise ShipmlError(f"--workers must be at least 1, got {workers}")
-    if engine not in ("local", "dask"):
-        raise ShipmlError(f"unknown engine '{engine}'; choose local or dask")
     if prediction_log is not None and engine != "local":
         raise ShipmlError("the prediction log runs with the local engine (--engine local)")
-    output = Path(output)
-    quarantine = Path(quarantine) if quarantine else default_quarantine_path(output)
-    table_format(output)
-    table_format(quarantine)
-    files = input_files(input)
-    if output.resolve() in {p.resolve() for p in files} or quarantine.resolve() == output.resolve():
-        raise ShipmlError(f"{output}: output would overwrite an input or the quarantine file; choose another name")
+
+    output, quarantine, files = _checked_paths(input, output, quarantine, chunk_rows, workers, engine)
     predictor = model if isinstance(model, Predictor) else load_predictor(model)
     schema = predictor.schema
     summary = BatchSummary(predictor.name, predictor.version, engine, [str(p) for p in files], str(output),
                            str(quarantine))
     started = time.perf_counter()
-    peak = _rss_mb()
     preflight(files, schema)
-    out = bad = writer = results = None
+    out = bad = results = None
     controller = ThreadpoolController() if threads and engine == "local" else None  # finds the libraries once
     limits = controller.limit(limits=threads) if controller else None
     try:
         out = AtomicTable(output, output_schema(schema, id_type(files[0], schema)), repeating=REPEATING_COLUMNS)
         bad = AtomicTable(quarantine, quarantine_schema(schema))
-        writer = WriterThread()
         chunks = iter_chunks(files, schema, chunk_rows, summary.ignored_columns)
         if engine == "local":
-            results = _local_results(predictor, chunks, workers, threads, controller, prediction_log is not None)
+            results = local_results(predictor, chunks, workers, threads, controller,
+                                    keep_features=prediction_log is not None)
         else:
             from shipml.batch.scaleout import dask_results
 
             results = dask_results(predictor.path, chunks, scheduler=scheduler, workers=workers)
-        with tqdm(total=total_rows(files), unit="rows", unit_scale=True, disable=not progress,
-                  desc=f"score {predictor.name} v{predictor.version}", mininterval=0.5) as bar:
-            for result in results:
-                writer.write(out, result.scored)
-                if prediction_log is not None and result.scored.num_rows:
-                    prediction_log.record_columns(result.scored.column(schema.id_column).to_pylist(), predictor.name,
-                                                  predictor.version, result.features, result.scores,
-                                                  result.scored.column("prediction").to_numpy(), block=True)
-                if result.quarantined is not None:
-                    writer.write(bad, result.quarantined)
-                    summary.rows_quarantined += result.quarantined.num_rows
-                summary.rows_in += result.rows_in
-                summary.rows_scored += result.scored.num_rows
-                summary.chunks += 1
-                bar.update(result.rows_in)
-                peak = max(peak, _rss_mb())
-                if on_chunk:
-                    on_chunk(summary.rows_in)
-        writer, finishing = None, writer
-        finishing.close()
+        log_rows = None
+        if prediction_log is not None:
+            def log_rows(result: ChunkResult) -> None:  # monitoring: the scored rows with their features
+                prediction_log.record_columns(result.scored.column(schema.id_column).to_pylist(), predictor.name,
+                                              predictor.version, result.features, result.scores,
+                                              result.scored.column("prediction").to_numpy(), block=True)
+        summary.peak_memory_mb = round(_write_all(results, out, bad, summary, total_rows(files), progress, on_chunk,
+                                                  log_rows), 1)
         if summary.rows_in == 0:
             raise ShipmlError(f"{input}: no rows to score (the input holds a header but no data)")
         if summary.rows_in != summary.rows_scored + summary.rows_quarantined:  # a bug, never a user error
@@ -168,9 +133,6 @@ def score(
         if results is not None:  # stop the scoring threads or the Dask cluster now, not when collected
             with contextlib.suppress(BaseException):
                 results.close()
-        if writer is not None:
-            with contextlib.suppress(BaseException):
-                writer.close()
         for table in (out, bad):
             if table is not None:
                 table.abort()
@@ -179,58 +141,59 @@ def score(
         if limits is not None:
             limits.restore_original_limits()
     summary.seconds = time.perf_counter() - started
-    summary.peak_memory_mb = round(peak, 1)
     return summary
 
 
-def scoring_pool(workers: int, threads: int | None, controller: Any = None) -> ThreadPoolExecutor:
-    """``workers`` threads whose model thread pools are capped at ``threads`` each.
+def _checked_paths(input: str | Path, output: str | Path, quarantine: str | Path | None, chunk_rows: int,
+                   workers: int, engine: str) -> tuple[Path, Path, list[Path]]:
+    """The job's arguments checked before anything is read: output, quarantine and the input files."""
+    if chunk_rows < 1:
+        raise ShipmlError(f"--chunk-rows must be at least 1, got {chunk_rows}")
+    if workers < 1:
+        raise ShipmlError(f"--workers must be at least 1, got {workers}")
+    if engine not in ("local", "dask"):
+        raise ShipmlError(f"unknown engine '{engine}'; choose local or dask")
+    output = Path(output)
+    quarantine = Path(quarantine) if quarantine else default_quarantine_path(output)
+    table_format(output)
+    table_format(quarantine)
+    files = input_files(input)
+    if output.resolve() in {p.resolve() for p in files} or quarantine.resolve() == output.resolve():
+        raise ShipmlError(f"{output}: output would overwrite an input or the quarantine file; choose another name")
+    return output, quarantine, files
 
-    The cap has to be set in each thread: OpenMP keeps the thread count per calling thread, so a limit
-    set in the main thread does not reach the pool (and two scorers would each start two OpenMP threads).
-    ``controller`` is a ``threadpoolctl.ThreadpoolController`` to reuse (finding the libraries takes ~10 ms).
-    """
-    def cap() -> None:
-        if threads:
-            from threadpoolctl import ThreadpoolController
 
-            # lasts as long as the thread; the job restores the process-wide (BLAS) limits at the end
-            (controller or ThreadpoolController()).limit(limits=threads)
+def _write_all(results: Iterator[ChunkResult], out: AtomicTable, bad: AtomicTable, summary: BatchSummary,
+               total: int, progress: bool, on_chunk: Callable[[int], None] | None,
+               on_result: Callable[[ChunkResult], None] | None = None) -> float:
+    """Write every chunk's rows (on a writer thread) and count them in ``summary``; return the peak RSS in MB."""
+    from tqdm.auto import tqdm
 
-    return ThreadPoolExecutor(max(1, workers), thread_name_prefix="shipml-batch-score", initializer=cap)
-
-
-def in_order(submit: Callable[[Any], Any], items: Iterable[Any], in_flight: int) -> Iterator[Any]:
-    """``submit(item)`` for each item, at most ``in_flight`` at once; yield the futures' results in input order."""
-    pending: deque = deque()
+    peak = _rss_mb()
+    writer = WriterThread()
     try:
-        for item in items:
-            pending.append(submit(item))
-            while len(pending) >= in_flight:
-                yield pending.popleft().result()
-        while pending:
-            yield pending.popleft().result()
-    finally:
-        for future in pending:
-            future.cancel()
-
-
-def _local_results(predictor: Predictor, chunks: Iterator[Chunk], workers: int, threads: int | None,
-                   controller: Any = None, keep_features: bool = False) -> Iterator[ChunkResult]:
-    """Score chunks on a thread pool while a reader thread reads the next ones; results in input order.
-
-    The reader never waits for a result (it would leave a scorer idle while it parses the next chunk):
-    it reads ahead, and one chunk more than there are scorers waits in the pool's queue.
-    """
-    if workers <= 1:  # one scorer: this thread scores
-        yield from (score_chunk(predictor, c, keep_features) for c in prefetch(chunks))
-        return
-    pool = scoring_pool(workers, threads, controller)
-    try:
-        yield from in_order(lambda c: pool.submit(score_chunk, predictor, c, keep_features), prefetch(chunks),
-                            in_flight=workers + 1)
-    finally:
-        pool.shutdown(wait=True, cancel_futures=True)
+        with tqdm(total=total, unit="rows", unit_scale=True, disable=not progress,
+                  desc=f"score {summary.model} v{summary.model_version}", mininterval=0.5) as bar:
+            for result in results:
+                writer.write(out, result.scored)
+                if on_result is not None and result.scored.num_rows:
+                    on_result(result)
+                if result.quarantined is not None:
+                    writer.write(bad, result.quarantined)
+                    summary.rows_quarantined += result.quarantined.num_rows
+                summary.rows_in += result.rows_in
+                summary.rows_scored += result.scored.num_rows
+                summary.chunks += 1
+                bar.update(result.rows_in)
+                peak = max(peak, _rss_mb())
+                if on_chunk:
+                    on_chunk(summary.rows_in)
+    except BaseException:
+        with contextlib.suppress(BaseException):
+            writer.close()
+        raise
+    writer.close()
+    return peak
 
 
 @functools.cache

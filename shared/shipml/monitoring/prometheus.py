@@ -47,9 +47,9 @@ class PrometheusServer:
         self.rules = Path(rules) if rules else monitoring_dir() / "alerts.yml"
         self.timeout = timeout
         if port is None:
-            from shipml.serving.background import free_loopback_port
+            from shipml.net import free_port  # a number: prometheus takes --web.listen-address, not a socket
 
-            port = free_loopback_port()
+            port = free_port()
         self.port = port
         self.process: subprocess.Popen | None = None
         self.workdir: Path | None = None
