@@ -112,12 +112,16 @@ def bench_rows_logged(repo: Path, workdir: Path, requests: int, connections: int
         answered = counted_200(server.url)
         time.sleep(1.0)
         metrics = __import__("httpx").get(server.url + "/metrics").text
+        started = time.perf_counter()
+        server.stop(timeout=120)  # a graceful stop completes the log's last file (SIGKILL would leave a .partial)
+        stop_s = time.perf_counter() - started
     dropped = next((float(line.rsplit(" ", 1)[1]) for line in metrics.splitlines()
                     if line.startswith("shipml_prediction_log_dropped_total")), float("nan"))
     logged = len(read_log(log_dir))
     return {"requests_sent": requests, "warmup_requests": min(50, requests), "answered_200": answered,
             "failures": res.failures, "rows_logged": logged, "dropped": dropped, "rps": res.rps,
-            "equal": logged == answered}
+            "stop_seconds": stop_s, "files": len(list(log_dir.glob("*.parquet"))),
+            "partial_files": len(list(log_dir.glob("*.partial"))), "equal": logged == answered}
 
 
 def bench_drift_time(reference, predictor, rows: int) -> dict:
@@ -192,6 +196,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--window", type=int, default=1000)
     parser.add_argument("--seeds", type=int, default=10)
     parser.add_argument("--false-windows", type=int, default=200)
+    parser.add_argument("--only-soak", action="store_true", help="only the rows-logged run (prints its JSON)")
     args = parser.parse_args(argv)
 
     from shipml.monitoring.reference import load_reference
@@ -202,6 +207,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         sk, repo = prepare(workdir, args.rows, args.backend)
         reference, predictor = load_reference(sk), load_predictor(sk)
+        if args.only_soak:
+            print(json.dumps(bench_rows_logged(repo, workdir, args.soak, args.connections), indent=2))
+            return 0
         print("log on vs off ...", flush=True)
         overhead = bench_log_overhead(repo, workdir, args.rounds, args.requests, args.connections)
         print(f"  ratio {overhead['ratio_on_off']:.3f}", flush=True)

@@ -25,7 +25,7 @@ import numpy as np
 from scipy import stats
 
 from shipml.errors import ShipmlError
-from shipml.monitoring.reference import SCORE, FeatureProfile, ReferenceProfile, category_text
+from shipml.monitoring.reference import SCORE, FeatureProfile, ReferenceProfile
 
 PSI_FLOOR = 1e-4
 PSI_BANDS = (0.1, 0.25)
@@ -116,10 +116,16 @@ def feature_columns(reference: ReferenceProfile, data: Any) -> dict[str, Any]:
     missing = [n for n in names if n not in data]
     if missing:
         raise ShipmlError(f"the data lacks the feature column(s) {', '.join(missing)}; is this the log of this model?")
-    columns = {n: np.asarray(data[n]) for n in names}
+    columns = {n: data[n] for n in names}
     if SCORE in data:
         columns[SCORE] = np.asarray(data[SCORE], dtype=np.float64)
     return columns
+
+
+def _is_categorical(values: Any) -> bool:
+    import pandas as pd
+
+    return isinstance(values, pd.Series) and isinstance(values.dtype, pd.CategoricalDtype)
 
 
 def detect_drift(reference: ReferenceProfile, data: Any, *, alpha: float = DEFAULT_ALPHA,
@@ -127,6 +133,7 @@ def detect_drift(reference: ReferenceProfile, data: Any, *, alpha: float = DEFAU
     """Drift of every feature (and of ``score`` if ``data`` has it) in one window ``data``."""
     columns = feature_columns(reference, data)
     rows = len(next(iter(columns.values()))) if columns else 0
+    columns = {n: (v if _is_categorical(v) else np.asarray(v)) for n, v in columns.items()}
     if rows < min_rows:
         raise ShipmlError(f"the window holds {rows} rows; drift needs at least {min_rows} (choose a larger window)")
     profiles = reference.profiles()
@@ -134,8 +141,6 @@ def detect_drift(reference: ReferenceProfile, data: Any, *, alpha: float = DEFAU
     results = []
     for name, values in columns.items():
         profile = profiles[name]
-        if profile.kind == "category" and np.asarray(values).dtype != bool:
-            values = category_text(values)
         test, statistic, p_value, counts = run_test(profile, values)
         value = psi(profile.counts, counts)
         results.append(FeatureDrift(name, profile.kind, int(counts.sum()), round(value, 6), psi_band(value), test,

@@ -55,13 +55,19 @@ class FeatureProfile:
             x = x[~np.isnan(x)]
             idx = np.searchsorted(np.asarray(self.edges), x, side="right")
             return np.bincount(idx, minlength=len(self.edges) + 1)
-        text = category_text(values)
+        import pandas as pd
+
+        arr = values.array if isinstance(values, pd.Series) else values
+        if not isinstance(arr, pd.Categorical) and np.asarray(arr).dtype == bool:
+            arr = category_text(arr)
+        codes, uniques = pd.factorize(arr, use_na_sentinel=False)  # hashing the few distinct values, not sorting
         lookup = {c: i for i, c in enumerate(self.categories)}
         other = lookup.get(OTHER, len(self.categories) - 1)
-        uniques, inverse = np.unique(text, return_inverse=True)
-        codes = np.array([lookup.get(u, other) for u in uniques.tolist()], dtype=np.int64)
-        return np.bincount(codes[inverse], minlength=len(self.categories)) if len(text) else np.zeros(
-            len(self.categories), dtype=np.int64)
+        names = [str(u) for u in np.asarray(uniques, dtype=object).tolist()]
+        mapping = np.array([lookup.get(u, other) for u in names], dtype=np.int64)
+        if len(codes) == 0:
+            return np.zeros(len(self.categories), dtype=np.int64)
+        return np.bincount(mapping[codes], minlength=len(self.categories))
 
 
 def category_text(values: Any) -> np.ndarray:
