@@ -202,7 +202,7 @@ def main(argv: list[str] | None = None) -> int:
     from shipml.monitoring.reference import load_reference
     from shipml.predictor import load_predictor
 
-    started_load = load()
+    started_load, commit = load(), git_commit()  # the code that runs is the code at the start
     workdir = Path(tempfile.mkdtemp(prefix="bench-monitoring-"))
     try:
         sk, repo = prepare(workdir, args.rows, args.backend)
@@ -227,7 +227,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  {false}", flush=True)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
-    results = {"benchmark": "bench_monitoring", "commit": git_commit(), "python": sys.version.split()[0],
+    results = {"benchmark": "bench_monitoring", "commit": commit, "python": sys.version.split()[0],
                "machine": f"{platform.machine()}, {os.cpu_count()} cores (shared with other jobs)",
                "load_before": started_load, "load_after": load(), "backend": args.backend, "train_rows": args.rows,
                "log_overhead": overhead, "rows_logged": soak, "drift_time": drift_time,
