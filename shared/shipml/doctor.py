@@ -108,6 +108,17 @@ def prometheus() -> Check:
     return found
 
 
+def grading_sandbox() -> Check:
+    """Which sandbox ``shipml grade`` uses here (docker, bubblewrap, or none: then it refuses by default)."""
+    try:
+        from shipml.grading.sandbox import describe
+
+        line = describe()
+    except ImportError as exc:  # an install without the grading extras
+        return Check("grading sandbox", False, f"grading is not installed ({exc.name} missing)")
+    return Check("grading sandbox", not line.startswith("none"), line)
+
+
 REQUIREMENTS = {"docker": docker_engine, "cluster": cluster, "prometheus": prometheus}
 
 
@@ -149,7 +160,7 @@ def environment_report() -> Report:
     go = tool("go", "version")
     orchestration = cluster()
     prom = prometheus()
-    report.checks = [docker, kind, kubectl, go, orchestration, prom]
+    report.checks = [docker, kind, kubectl, go, orchestration, grading_sandbox(), prom]
     extras = extras_installed()
 
     def needs(*names: str) -> str:
