@@ -56,7 +56,8 @@ def extras_installed() -> dict[str, str | None]:
 
     needs = {"serve": ("fastapi", "uvicorn", "httpx"), "edge": ("onnxruntime", "onnx", "skl2onnx"),
              "batch": ("dask.distributed",), "docker": ("docker",), "cluster": ("kubernetes_validate",),
-             "grading": ("papermill", "nbclient"), "course": ("jupyterlab", "matplotlib")}
+             "grading": ("papermill", "nbclient"), "course": ("jupyterlab", "matplotlib"),
+             "monitor": ("scipy", "prometheus_client", "matplotlib")}
     out: dict[str, str | None] = {}
     for extra, modules in needs.items():
         out[extra] = None
@@ -111,6 +112,16 @@ def cluster() -> Check:
     return Check("cluster", True, f"{what} [{summary}]")
 
 
+def prometheus() -> Check:
+    """Debian's prometheus + promtool (notebook 06's live alerts; .ci/setup.d/40-prometheus.sh installs them)."""
+    found = tool("prometheus", "--version")
+    if found.ok and shutil.which("promtool") is None:
+        return Check("prometheus", False, "prometheus found but promtool is missing")
+    if not found.ok:
+        return Check("prometheus", False, "not found on PATH (Debian/Ubuntu: sudo apt-get install prometheus)")
+    return found
+
+
 def grading_sandbox() -> Check:
     """Which sandbox ``shipml grade`` uses here (docker, bubblewrap, or none: then it refuses by default)."""
     try:
@@ -122,7 +133,7 @@ def grading_sandbox() -> Check:
     return Check("grading sandbox", not line.startswith("none"), line)
 
 
-REQUIREMENTS = {"docker": docker_engine, "cluster": cluster}
+REQUIREMENTS = {"docker": docker_engine, "cluster": cluster, "prometheus": prometheus}
 
 
 def unmet_requirement(notebook: str | Path) -> str | None:
@@ -162,7 +173,8 @@ def environment_report() -> Report:
     kubectl = tool("kubectl", "version", "--client")
     go = tool("go", "version")
     orchestration = cluster()
-    report.checks = [docker, kind, kubectl, go, orchestration, grading_sandbox()]
+    prom = prometheus()
+    report.checks = [docker, kind, kubectl, go, orchestration, grading_sandbox(), prom]
     extras = extras_installed()
 
     def needs(*names: str) -> str:
@@ -176,6 +188,7 @@ def environment_report() -> Report:
         "03 containers": f"skipped: {docker.detail}" if not docker.ok else needs("course", "serve"),
         "04 Kubernetes": ("runs on the " if orchestration.ok else "skipped: ") + orchestration.detail,
         "05 edge (ONNX)": needs("course", "edge"),
+        "06 monitoring": needs("course", "serve", "monitor") if prom.ok else f"skipped: prometheus {prom.detail}",
     }
     report.extras = {k: ("installed" if v is None else f"not installed ({v} missing)") for k, v in extras.items()}
     if is_wsl() and kind.ok:

@@ -115,6 +115,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
             app.state.repository = None
+            if app.state.monitor is not None:  # monitoring hook: complete the prediction log's files
+                await asyncio.to_thread(app.state.monitor.close)
             log.info("model server stopped")
 
     app = FastAPI(title="shipml model server", version=__version__, lifespan=lifespan,
@@ -123,6 +125,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.metrics = metrics
     app.state.repository = None
+    from shipml.monitoring.hook import build_monitor  # monitoring hook (issue 15): None when SHIPML_MONITOR is off
+
+    app.state.monitor = build_monitor(settings, metrics.registry)
 
     app.include_router(routes_predict.router)
     app.include_router(routes_tfserving.router)

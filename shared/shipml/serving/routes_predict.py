@@ -85,6 +85,8 @@ async def predict(request: Request, model: str | None = MODEL_Q, version: int | 
     body = {"prediction": served.class_labels[i], "class_name": names[i], "probability": proba[i],
             "probabilities": dict(zip(names, proba, strict=True)), "model": served.name,
             "version": served.version, "request_id": request.scope.get("shipml.request_id", "")}
+    if request.app.state.monitor is not None:  # monitoring hook: a completed prediction
+        request.app.state.monitor.record_one(served, body["request_id"], row, proba, i)
     return Response(to_json(body), media_type="application/json")
 
 
@@ -100,4 +102,6 @@ async def predict_batch(request: Request, model: str | None = MODEL_Q, version: 
     body = {"model": served.name, "version": served.version,
             "request_id": request.scope.get("shipml.request_id", ""),
             "predictions": rows_payload(served, proba, index)}
+    if request.app.state.monitor is not None:  # monitoring hook: completed predictions
+        request.app.state.monitor.record_batch(served, body["request_id"], columns, proba, index)
     return Response(to_json(body), media_type="application/json")
