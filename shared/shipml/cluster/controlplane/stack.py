@@ -20,6 +20,7 @@ from shipml.cluster import shell
 from shipml.cluster.controlplane import versions
 from shipml.cluster.controlplane.build import build_controlplane, missing_binaries
 from shipml.cluster.controlplane.certs import Certificates, make_certificates
+from shipml.cluster.controlplane.processes import own_process
 from shipml.cluster.kubectl import Kubectl
 from shipml.errors import ShipmlError
 from shipml.net import free_port
@@ -65,20 +66,6 @@ class FakeCluster:
             return None
         return cls(**{**data, "state_dir": Path(data["state_dir"]),
                       "kubeconfig": Path(data["kubeconfig"])})
-
-
-def own_process(name: str, pid: int, exe: str | None = None) -> psutil.Process | None:
-    """The process `pid` if it still runs our `name` binary (pids get reused). Checks the
-    executable too: right after exec, /proc/<pid>/cmdline can briefly be empty."""
-    expected = exe or str(versions.bin_dir() / name)
-    try:
-        process = psutil.Process(pid)
-        if process.status() == psutil.STATUS_ZOMBIE:
-            return None
-        exe = process.exe().removesuffix(" (deleted)")  # a rebuild may have replaced the file
-        return process if expected in (exe, *process.cmdline()[:1]) else None
-    except psutil.Error:
-        return None
 
 
 def running(state_dir: Path | None = None) -> FakeCluster | None:
@@ -317,7 +304,7 @@ def bring_up(cluster: FakeCluster, ports: dict[str, int], nodes: int, timeout: f
         from shipml.cluster.realnode.node import start_node
 
         start_node(cluster, certs, tainted=nodes > 0, preload=list(images), timeout=max(timeout, 120),
-                   start=start, wait_until=wait_until, mark=mark)
+                   start=start, wait_until=wait_until, mark=mark, running=running, down=down)
     default_sa = kubectl.with_namespace("default")
     wait_until("the default service account",
                lambda: default_sa.run("get", "serviceaccount", "default", echo=False,

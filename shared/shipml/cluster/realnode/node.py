@@ -26,6 +26,7 @@ import yaml
 from shipml.cluster import shell
 from shipml.cluster.controlplane import versions
 from shipml.cluster.controlplane.certs import Certificates, signed_cert
+from shipml.cluster.controlplane.processes import own_process
 from shipml.cluster.kubectl import Kubectl
 from shipml.cluster.realnode import host, images
 from shipml.errors import ShipmlError
@@ -373,12 +374,11 @@ PROGRAMS = {
 
 
 def start_node(cluster, certs: Certificates, *, tainted: bool, preload: list[str], timeout: float,
-               start, wait_until, mark) -> RealNode:
-    """Bring the node up on a running control plane; `start`/`wait_until`/`mark` are the stack's."""
+               start, wait_until, mark, running, down) -> RealNode:
+    """Bring the node up on a running control plane; `start`/`wait_until`/`mark`/`running`/`down`
+    are the stack's (passed in: the stack imports this module, not the other way round)."""
     owner = marker_owner()
     if owner is not None and owner != cluster.state_dir:
-        from shipml.cluster.controlplane.stack import down, running
-
         if running(owner) is not None:
             raise ShipmlError(f"a real node already runs on this machine (state {owner}); "
                               f"stop it with `shipml cluster down` (SHIPML_STATE_DIR={owner.parent})")
@@ -513,7 +513,6 @@ def leftovers(node: RealNode | None = None) -> dict[str, Any]:
 
 
 def stop_process(cluster, name: str, timeout: float = 15) -> None:
-    from shipml.cluster.controlplane.stack import own_process
 
     process = own_process(name, cluster.pids.get(name, -1), cluster.exes.get(name))
     if process is None:
@@ -529,7 +528,6 @@ def stop_process(cluster, name: str, timeout: float = 15) -> None:
 def stop_node(cluster, node: RealNode, *, quiet: bool = False) -> dict[str, Any]:
     """Pods deleted while the kubelet still runs, then metrics-server, kube-proxy, the kubelet,
     leftover shims and containerd stopped, in that order. The host cleanup follows (cleanup_host)."""
-    from shipml.cluster.controlplane.stack import own_process
 
     report: dict[str, Any] = {}
     kubelet_alive = own_process("kubelet", cluster.pids.get("kubelet", -1)) is not None
@@ -550,7 +548,6 @@ def stop_node(cluster, node: RealNode, *, quiet: bool = False) -> dict[str, Any]
 def cluster_memory(cluster) -> dict[str, float]:
     """Resident memory (MiB) of the whole cluster: the control plane, the node's programs, and the
     pods (container shims with everything they run)."""
-    from shipml.cluster.controlplane.stack import own_process
 
     groups = {"control plane": 0.0, "node programs": 0.0, "pods": 0.0}
     node_programs = {"containerd", *PROGRAMS}
