@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import subprocess
 import sys
 import textwrap
@@ -13,7 +12,7 @@ import onnxruntime as ort
 import pytest
 from shipml.edge.runtime import OnnxPredictor, explain_type_error
 from shipml.errors import SchemaError, ShipmlError
-from shipml.waiting import wait_until
+from shipml.waiting import wait_for_log
 
 
 def _row(df, i=0):
@@ -116,13 +115,7 @@ def test_device_server_runs_without_scikit_learn(hgb_edge, heldout, tmp_path):
         server = subprocess.Popen([sys.executable, "-c", script, "serve", str(hgb_edge), "--host", "127.0.0.1",
                                    "--port", "0"], stdout=subprocess.DEVNULL, stderr=err, text=True)
     try:
-        def announced() -> str | None:
-            if server.poll() is not None:
-                raise AssertionError(f"server did not start: {log.read_text()}")
-            found = re.search(r"on (http://127\.0\.0\.1:\d+)", log.read_text())
-            return found[1] if found else None
-
-        base = wait_until(announced, timeout=60, interval=0.1, what="the device server")
+        base = wait_for_log(server, log, r"on (http://127\.0\.0\.1:\d+)", timeout=60, what="the device server")[1]
         with urllib.request.urlopen(base + "/health", timeout=5) as r:
             assert r.status == 200
         import json
