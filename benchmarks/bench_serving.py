@@ -34,6 +34,9 @@ import tempfile
 import time
 from pathlib import Path
 
+from shipml.net import free_port
+from shipml.timing import measurement_context
+
 ROOT = Path(__file__).resolve().parent.parent
 APPS = ("seed", "kit-sklearn", "kit-onnx", "floor")
 GOAL_RATIO, GOAL_P99_MS = 0.6, 2.0
@@ -102,14 +105,6 @@ def sample_record() -> dict:
 
 
 # ---- servers ---------------------------------------------------------------------------------------
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
 
 def start(app: str, bundles: dict[str, Path], port: int, log: Path) -> subprocess.Popen:
     py = sys.executable
@@ -339,7 +334,8 @@ def main(argv: list[str] | None = None) -> int:
                          "reached": k8["rps"] / f8["rps"] >= GOAL_RATIO and k8["p99_ms"] <= GOAL_P99_MS})
     results = {"benchmark": "bench_serving", "load_tool": tool, "duration_s": args.duration, "repeat": args.repeat,
                "machine": f"{os.cpu_count()} cores, {platform.machine()}, Python {platform.python_version()}",
-               "date": time.strftime("%Y-%m-%d"), "rows": rows, "goal": goal}
+               "date": time.strftime("%Y-%m-%d"), "rows": rows, "goal": goal,
+               "context": measurement_context()}  # commit and load average (shipml.timing)
     table = markdown(results)
     print()
     print(table)

@@ -17,8 +17,8 @@ def test_notebook_without_requirements_runs(tmp_path):
     assert doctor.unmet_requirement(_notebook(tmp_path, [])) is None
 
 
-def test_missing_docker_engine_gives_the_reason(tmp_path, monkeypatch, free_port):
-    monkeypatch.setenv("DOCKER_HOST", f"tcp://127.0.0.1:{free_port}")  # nobody listens there
+def test_missing_docker_engine_gives_the_reason(tmp_path, monkeypatch, refused_port):
+    monkeypatch.setenv("DOCKER_HOST", f"tcp://127.0.0.1:{refused_port}")  # nobody listens there
     reason = doctor.unmet_requirement(_notebook(tmp_path, ["docker"]))
     assert reason and reason.startswith("needs docker: no engine answers")
 

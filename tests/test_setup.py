@@ -3,7 +3,6 @@ Makefile and CI script that uses this checkout's virtual environment (so nothing
 
 import contextlib
 import os
-import re
 import shutil
 import signal
 import subprocess
@@ -12,7 +11,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from shipml.waiting import wait_until
+from shipml.waiting import wait_for_log, wait_until
 
 ROOT = Path(__file__).resolve().parent.parent
 VENV = Path(sys.executable).parent.parent
@@ -86,13 +85,7 @@ def test_make_lab_serves_the_notebooks_folder(scratch):
         lab = subprocess.Popen(["make", "--no-print-directory", "-C", str(scratch), "lab"], stdout=out,
                                stderr=subprocess.STDOUT, env=env, start_new_session=True)
     try:
-        def url() -> str | None:
-            if lab.poll() is not None:
-                raise AssertionError(f"make lab exited: {log.read_text()[-2000:]}")
-            found = re.search(r"http://127\.0\.0\.1:(\d+)/", log.read_text())
-            return found[0] if found else None
-
-        base = wait_until(url, timeout=120, interval=0.5, what="JupyterLab's URL in its log")
+        base = wait_for_log(lab, log, r"http://127\.0\.0\.1:\d+/", timeout=120, interval=0.5, what="make lab")[0]
         contents = wait_until(lambda: httpx.get(f"{base}api/contents", params={"token": "probe-token"}, timeout=5),
                               timeout=60, interval=0.5, what="the contents API", retry_on=(httpx.HTTPError,))
         assert contents.status_code == 200

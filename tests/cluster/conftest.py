@@ -1,6 +1,6 @@
 """Fixtures for the orchestration tests: a fake-node control plane for the session, the app
-deployed on it once per module; for the tests that need real pods, a kind cluster when one answers,
-else the kit's control plane with a real node on this machine (root: CI)."""
+deployed on it once per module and restored after each test; for the tests that need real pods,
+a kind cluster when one answers, else the kit's control plane with a real node on this machine (root: CI)."""
 
 from __future__ import annotations
 
@@ -26,16 +26,33 @@ def fake_cluster(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def app(fake_cluster):
-    """The kind overlay applied (server-side) and rolled out; deleted after the module."""
+def deployed(fake_cluster):
+    """The kind overlay applied (server-side) and rolled out once per module; deleted after it."""
     from shipml.cluster import workflow
 
     kubectl = fake_cluster.kubectl("shipml")
     workflow.apply_overlay(kubectl, "kind")
     workflow.wait_for_rollout(kubectl, timeout=120)
     workflow.wait_for_hpa_floor(kubectl, timeout=120)  # no `replicas`: the HPA raises 1 pod to 3
-    yield kubectl
+    status = workflow.deployment_status(kubectl)
+    yield kubectl, status["image"], status["desired"]
     workflow.delete_app(kubectl, "kind")
+
+
+@pytest.fixture
+def app(deployed):
+    """The deployed app, as the module deployed it: a test that scales it or changes its image is
+    undone afterwards, so every test starts from the same state whatever ran before it."""
+    from shipml.cluster import workflow
+
+    kubectl, image, replicas = deployed
+    yield kubectl
+    now = workflow.deployment_status(kubectl)
+    if now["image"] != image:
+        kubectl.run("set", "image", f"deployment/{workflow.APP}", f"{workflow.CONTAINER}={image}")
+        workflow.watch_rollout(kubectl, image, now["desired"], timeout=120)
+    if now["desired"] != replicas:
+        workflow.scale(kubectl, replicas)
 
 
 RELEASES = ("shipml-serving:0.1.0", "shipml-serving:0.2.0")
