@@ -220,3 +220,40 @@ def test_tf_serving_classify_regress_single_values_and_labels(client, record):
     r = client.get("/v1/models/fraud-lr/labels/stable")
     assert r.status_code == 404 and "labels are not supported" in r.json()["error"]
     assert client.get("/v1/models/fraud-lr:classify").status_code == 405
+
+
+def test_v2_protocol_with_the_open_inference_protocol_client(server, record):
+    """The OIP working group's generated client (``open-inference-openapi``): its pydantic models parse every answer.
+
+    The KServe SDK (kserve 0.21) and MLServer (1.7) cannot be installed next to the kit's pins (they need
+    pandas < 3, psutil < 6, protobuf 6, an older FastAPI); this client is generated from the same spec.
+    """
+    from open_inference.openapi.client import OpenInferenceClient
+    from open_inference.openapi.errors.not_found_error import NotFoundError
+    from open_inference.openapi.types import InferenceRequest, RequestInput, RequestOutput
+
+    client = OpenInferenceClient(base_url=server.url)
+    client.check_server_liveness()
+    client.check_server_readiness()
+    client.check_model_readiness("fraud-onnx")
+    client.check_model_version_readiness("fraud-onnx", "1")
+    assert client.read_server_metadata().name == "shipml"
+    meta = client.read_model_metadata("fraud-onnx")
+    assert meta.name == "fraud-onnx" and {t.name for t in meta.inputs} == set(record)
+    assert client.read_model_version_metadata("fraud-onnx", "1").versions == ["1"]
+    kinds = {str: "BYTES", bool: "BOOL", int: "INT64", float: "FP64"}
+    # The client's TensorData (pydantic v1, Union[float, str, bool]) turns JSON booleans into 0.0/1.0, which
+    # the spec's BOOL tensors do not allow; the boolean tensor is built without that coercion.
+    request = InferenceRequest(id="oip-1", inputs=[
+        (RequestInput.construct if isinstance(v, bool) else RequestInput)(
+            name=k, shape=[2], datatype=kinds[type(v)], data=[v, v]) for k, v in record.items()])
+    answer = client.model_infer("fraud-onnx", request=request)
+    assert answer.id == "oip-1" and answer.model_name == "fraud-onnx"
+    assert [o.name for o in answer.outputs] == ["label", "probabilities", "class_name"]
+    proba = next(o for o in answer.outputs if o.name == "probabilities")
+    assert proba.shape == [2, 2] and abs(sum(proba.data[:2]) - 1) < 1e-6
+    one = client.model_version_infer("fraud-onnx", "1", request=InferenceRequest(
+        inputs=request.inputs, outputs=[RequestOutput(name="class_name")]))
+    assert [o.name for o in one.outputs] == ["class_name"]
+    with pytest.raises(NotFoundError):
+        client.read_model_metadata("nope")

@@ -42,17 +42,24 @@ async def main(url, seconds, connections, body):
     latencies.sort()
     print(json.dumps({"n": len(latencies), "p50": latencies[len(latencies) // 2]}))
 
-asyncio.run(main(sys.argv[1], float(sys.argv[2]), int(sys.argv[3]), sys.argv[4].encode()))
+record, rows = json.loads(sys.argv[4]), int(sys.argv[5])
+kinds = {str: "BYTES", bool: "BOOL", int: "INT64", float: "FP64"}
+body = json.dumps({"inputs": [{"name": k, "shape": [rows], "datatype": kinds[type(v)], "data": [v] * rows}
+                              for k, v in record.items()], "outputs": [{"name": "label"}]}).encode()
+asyncio.run(main(sys.argv[1], float(sys.argv[2]), int(sys.argv[3]), body))
 """
 
 
 def test_health_and_metrics_answer_fast_while_scikit_learn_is_saturated(hgb_repo):
-    """32 clients (another process) keep the scikit-learn model busy; probes must not queue behind them.
+    """8 clients (another process) keep the scikit-learn model busy with 1,000-row requests; probes must not wait.
 
-    Before, predictions ran in the event loop and a probe waited for every queued prediction (p99 above the
-    1 s Kubernetes probe timeout). Now they run in a worker thread; a probe waits for the loop only.
-    Bounds are generous (the machine is shared): the probe's median must be a small fraction of a
-    prediction's, and its 90th percentile below 250 ms.
+    The requests are cheap for the client (bytes made once, labels only in the answer), so the server is
+    the bottleneck: with predictions in the event loop a probe queues behind them.
+
+    Before, predictions ran in the event loop and a probe waited for the predictions queued before it (a
+    p99 above the 1 s Kubernetes probe timeout under load). Now they run in a worker thread; a probe waits
+    for the loop only. Bounds are generous (the machine is shared): the probe's median must be a small
+    fraction of a prediction's, and its 90th percentile below 250 ms.
     """
     import http.client
     import json
@@ -60,7 +67,8 @@ def test_health_and_metrics_answer_fast_while_scikit_learn_is_saturated(hgb_repo
     import sys
 
     with BackgroundServer(hgb_repo) as s:
-        load = subprocess.Popen([sys.executable, "-c", LOAD, f"{s.url}/predict", "7", "32", json.dumps(RECORD)],
+        load = subprocess.Popen([sys.executable, "-c", LOAD, f"{s.url}/v2/models/fraud-hgb/infer", "8", "8",
+                                 json.dumps(RECORD), "1000"],
                                 stdout=subprocess.PIPE, text=True)
         try:
             time.sleep(2.0)  # the queue fills
@@ -88,7 +96,7 @@ def test_health_and_metrics_answer_fast_while_scikit_learn_is_saturated(hgb_repo
     print(f"probe p50 {p_probe * 1000:.1f} ms p90 {p90_probe * 1000:.1f} ms; prediction p50 "
           f"{result['p50'] * 1000:.1f} ms ({result['n']} predictions, {len(probes)} probes)")
     assert len(probes) >= 20
-    assert p_probe < result["p50"] / 4, (p_probe, result)
+    assert p90_probe < result["p50"] / 4, (p90_probe, result)
     assert p90_probe < 0.25, p90_probe
 
 

@@ -56,7 +56,7 @@ def _field_type(f: Feature, description: bool = True) -> Any:
         return Annotated[float, Field(strict=True, allow_inf_nan=False, **doc, **bounds)]
     if f.dtype == "int":
         ints = {k: int(v) for k, v in bounds.items()}
-        return Annotated[int, BeforeValidator(_whole_float_to_int), Field(strict=True, **doc, **ints)]
+        return Annotated[int, Field(strict=True, **doc, **ints), BeforeValidator(_whole_float_to_int)]
     if f.dtype == "bool":
         return Annotated[bool, Field(strict=True, **doc)]
     if f.dtype == "category":
@@ -124,7 +124,7 @@ def _one_per_row(values: Any) -> Any:
 def v2_input_model(f: Feature, prefix: str) -> type[BaseModel]:
     """One feature's input tensor: its name, a ``[rows]`` or ``[rows, 1]`` shape, datatypes that fit."""
     value = _field_type(f, description=False)
-    rows = Annotated[int, Field(strict=True, ge=0)]
+    rows = Annotated[int, Field(strict=True, ge=0), BeforeValidator(_whole_float_to_int)]
     shape = Union[tuple[rows], tuple[rows, Literal[1]]]  # noqa: UP007 (a runtime union of generated types)
     return create_model(
         f"{prefix}V2Input{model_class_name(f.name).removesuffix('Record')}",
@@ -512,7 +512,8 @@ class V2ModelReady(BaseModel):
 
 
 class TFClassifyResponse(BaseModel):
-    result: list[list[tuple[str, float]]] = Field(description="per example: (class name, probability) per class")
+    result: list[list[list[str | float]]] = Field(
+        description="per example, per class: [class name, probability]")
 
 
 class TFRegressResponse(BaseModel):
