@@ -110,8 +110,8 @@ def test_readiness_means_every_model_is_ready(tmp_path, lr_bundle):
     _wrong_object_bundle(lr_bundle, repo / "broken" / "1")
     with BackgroundServer(repo, env={"SHIPML_POLL_SECONDS": "0.3"}, wait_ready=False) as s, \
             httpx.Client(base_url=s.url) as c:
-        assert _wait_for(lambda: "model version not loaded" in s.logs())
-        assert c.post("/predict", params={"model": "good"}, json=RECORD).status_code == 200
+        assert _wait_for(lambda: c.post("/predict", params={"model": "good"}, json=RECORD).status_code == 200)
+        assert "model version not loaded" in s.logs()
         r = c.get("/v2/health/ready")
         assert r.status_code == 503 and r.json() == {"ready": False}
         shutil.rmtree(repo / "broken")  # the operator removes it: its failure is forgotten
