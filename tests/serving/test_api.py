@@ -229,7 +229,7 @@ def test_v2_protocol_with_the_open_inference_protocol_client(server, record):
     pandas < 3, psutil < 6, protobuf 6, an older FastAPI); this client is generated from the same spec.
     """
     from open_inference.openapi.client import OpenInferenceClient
-    from open_inference.openapi.errors.not_found_error import NotFoundError
+    from open_inference.openapi.core.api_error import ApiError
     from open_inference.openapi.types import InferenceRequest, RequestInput, RequestOutput
 
     client = OpenInferenceClient(base_url=server.url)
@@ -255,5 +255,6 @@ def test_v2_protocol_with_the_open_inference_protocol_client(server, record):
     one = client.model_version_infer("fraud-onnx", "1", request=InferenceRequest(
         inputs=request.inputs, outputs=[RequestOutput(name="class_name")]))
     assert [o.name for o in one.outputs] == ["class_name"]
-    with pytest.raises(NotFoundError):
+    with pytest.raises(ApiError) as refused:
         client.read_model_metadata("nope")
+    assert refused.value.status_code == 404 and "not served" in refused.value.body["error"]

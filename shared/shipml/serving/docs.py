@@ -83,8 +83,7 @@ def build_openapi(app: FastAPI) -> dict[str, Any]:
         default = repo.default() if repo is not None else None
     except Exception:  # nothing loaded yet: the generic shapes only
         default = None
-    served = {m.name: m for m in (repo.all_models() if repo is not None else [])}
-    served = {name: repo.get(name) for name in served} if repo is not None else {}
+    served = {name: repo.get(name) for name in repo.names()} if repo is not None else {}
     bodies: dict[str, type[BaseModel]] = {}
     if default is not None:
         bodies["record"], bodies["batch"] = default.codec.record, default.codec.batch
