@@ -57,6 +57,10 @@ class ServingMiddleware:
                  lean_routes: list[Any] | None = None) -> None:
         self.app = app
         self.lean_routes = lean_routes or []
+        # Paths without parameters are found by a dict look-up; the others by matching (TF Serving, v2).
+        self._static = {r.path: (r, {"endpoint": r.endpoint, "path_params": {}})
+                        for r in self.lean_routes if "{" not in r.path}
+        self._templated = [r for r in self.lean_routes if "{" in r.path]
         self.metrics = metrics
         self.api_key = api_key.encode() if api_key else None
         self.max_bytes = max_request_bytes
@@ -120,17 +124,24 @@ class ServingMiddleware:
         """Prediction routes straight to their handler, OPTIONS answered here, the rest to the app."""
         method = scope["method"]
         if method == "POST":
-            for route in self.lean_routes:
-                match, child = route.matches(scope)
-                if match is Match.FULL:
-                    scope.update(child)
-                    request = Request(scope, receive)
-                    try:
-                        response = await route.endpoint(request)
-                    except ApiError as exc:
-                        response = from_api_error(exc, scope["shipml.request_id"])
-                    await response(scope, receive, send)
-                    return
+            found = self._static.get(scope["path"])
+            if found is None:
+                for candidate in self._templated:
+                    match, child = candidate.matches(scope)
+                    if match is Match.FULL:
+                        found = (candidate, child)
+                        break
+            if found is not None:
+                route, child = found
+                scope.update(child)
+                scope["route"] = route
+                request = Request(scope, receive)
+                try:
+                    response = await route.endpoint(request)
+                except ApiError as exc:
+                    response = from_api_error(exc, scope["shipml.request_id"])
+                await response(scope, receive, send)
+                return
         elif method == "OPTIONS" and not _is_preflight(scope):
             await self._options(scope, receive, send)
             return
