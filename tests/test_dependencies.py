@@ -38,6 +38,7 @@ ALLOWED = {
     "shipml.realtime": {"course"},  # matplotlib for the plot only
     "shipml.show": {"course"},  # IPython display in notebooks
     "shipml.pins": {"dev"},  # a maintainer's tool (packaging)
+    "shipml.monitoring": {"monitor"},  # scipy tests, prometheus-client gauges, matplotlib reports, httpx clients
 }
 
 

@@ -247,17 +247,19 @@ def export_bundle(
     metadata.extra["onnx"]["size_bytes"] = len(blob)
     metadata.extra["source"] = {"name": source.name, "version": source.version, "backend": "sklearn",
                                 "model_sha256": sha256_file(source.path / source.metadata.model_file)}
-    _write_atomically(out, blob, metadata)
+    _write_atomically(out, blob, metadata, source.path / "reference.json")
     return EdgeExport(path=out, metadata=metadata, parity=parity, size_bytes=(out / MODEL_FILE).stat().st_size,
                       source_size_bytes=(source.path / source.metadata.model_file).stat().st_size,
                       quantization=report)
 
 
-def _write_atomically(out: Path, blob: bytes, metadata: BundleMetadata) -> None:
+def _write_atomically(out: Path, blob: bytes, metadata: BundleMetadata, reference: Path | None = None) -> None:
     """Write the bundle in a hidden sibling folder, then move it to ``out``: never a half-written bundle."""
     staging = Path(tempfile.mkdtemp(prefix=".edge-", dir=out.parent if out.parent.exists() else None))
     try:
         (staging / MODEL_FILE).write_bytes(blob)
+        if reference is not None and reference.is_file():  # the source's reference profile: drift monitoring
+            (staging / reference.name).write_bytes(reference.read_bytes())
         write_bundle(staging, metadata)
         staging.chmod(0o755)  # mkdtemp makes it owner-only; a bundle must be readable by a non-root server
         out.parent.mkdir(parents=True, exist_ok=True)

@@ -81,5 +81,9 @@ class PredictionHooks:
 def default_extensions(settings: Settings) -> list[Any]:
     """The extensions ``create_app`` installs when none are given (decided from ``settings``)."""
     extensions: list[Any] = []
-    # monitoring (issue 15) and security (issue 17) append theirs here, one line each.
+    # one line per concern (monitoring: issue 15; security: issue 17)
+    if getattr(settings, "monitor", False):
+        from shipml.monitoring.hook import MonitoringExtension
+
+        extensions.append(MonitoringExtension(settings))
     return extensions
