@@ -11,6 +11,7 @@ from __future__ import annotations
 import importlib
 import json
 from abc import ABC, abstractmethod
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, ClassVar, Self
 
@@ -31,8 +32,8 @@ class Predictor(ABC):
 
     backend: ClassVar[str]
 
-    def __init__(self, path: Path, metadata: BundleMetadata) -> None:
-        self.path = Path(path)
+    def __init__(self, path: Path | None, metadata: BundleMetadata) -> None:
+        self.path = Path(path) if path is not None else None  # None: built in memory, not from a folder
         self.metadata = metadata
 
     @classmethod
@@ -43,6 +44,13 @@ class Predictor(ABC):
     @abstractmethod
     def predict_proba(self, data: Any) -> np.ndarray:
         """Probabilities, shape (rows, classes), for *valid* columnar data (see :meth:`validate`)."""
+
+    def predict_proba_one(self, row: Mapping[str, Any]) -> np.ndarray:
+        """Probabilities of one valid row given as ``{feature: value}``, shape (classes,).
+
+        A one-row batch here; a backend with a leaner one-row path (ONNX) overrides it.
+        """
+        return self.predict_proba({n: [row[n]] for n in self.schema.names})[0]
 
     def predict(self, data: Any) -> np.ndarray:
         """Class labels: the most probable class of each row."""
@@ -65,7 +73,7 @@ class Predictor(ABC):
         return self.metadata.version
 
     def __repr__(self) -> str:
-        return f"<{type(self).__name__} {self.name} v{self.version} from {self.path}>"
+        return f"<{type(self).__name__} {self.name} v{self.version} from {self.path or 'memory'}>"
 
 
 def load_predictor(path: str | Path) -> Predictor:

@@ -18,6 +18,8 @@ variable                       default             meaning
 ``SHIPML_SLOW_REQUEST_MS``     ``250``             a request slower than this is logged as slow
 ``SHIPML_MODEL_THREADS``       ``1``               threads a model may use per worker process
 ``SHIPML_POLL_SECONDS``        ``2``               how often the repository is checked for new versions
+``SHIPML_HEADER_TIMEOUT``      ``10``              a connection must send a request's headers within this
+``SHIPML_KEEPALIVE_SECONDS``   ``5``               an idle keep-alive connection is closed after this
 ``SHIPML_MONITOR``             ``false``           prediction log + live drift gauges (shipml.monitoring)
 ``SHIPML_MONITOR_LOG_DIR``     ``/tmp/shipml-...``  prediction log folder (rotated Parquet files)
 ``SHIPML_MONITOR_SAMPLE_RATE`` ``1.0``             share of predictions logged (0-1)
@@ -56,6 +58,9 @@ class Settings(BaseSettings):
     slow_request_ms: float = Field(250.0, gt=0, description="requests slower than this are logged")
     model_threads: int = Field(1, ge=1, le=64, description="threads per worker for the model (BLAS, OpenMP, ORT)")
     poll_seconds: float = Field(2.0, ge=0.0, description="repository check interval; 0 turns hot reload off")
+    header_timeout: float = Field(10.0, gt=0, description="close a connection whose request headers "
+                                          "take longer (slow or silent clients)")
+    keepalive_seconds: int = Field(5, ge=1, description="close an idle keep-alive connection after this")
     # monitoring (shipml.monitoring): the prediction log and the live drift gauges
     monitor: bool = Field(False, description="log predictions and export drift gauges")
     monitor_log_dir: Path | None = Field(Path("/tmp/shipml-predictions"),
@@ -106,6 +111,8 @@ class Settings(BaseSettings):
             "SHIPML_SLOW_REQUEST_MS": str(self.slow_request_ms),
             "SHIPML_MODEL_THREADS": str(self.model_threads),
             "SHIPML_POLL_SECONDS": str(self.poll_seconds),
+            "SHIPML_HEADER_TIMEOUT": str(self.header_timeout),
+            "SHIPML_KEEPALIVE_SECONDS": str(self.keepalive_seconds),
             "SHIPML_MONITOR": "true" if self.monitor else "false",
             "SHIPML_MONITOR_LOG_DIR": str(self.monitor_log_dir or ""),
             "SHIPML_MONITOR_SAMPLE_RATE": str(self.monitor_sample_rate),

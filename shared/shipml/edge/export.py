@@ -45,7 +45,7 @@ from sklearn.preprocessing import StandardScaler
 from shipml.bundle import BundleMetadata, sha256_file, write_bundle
 from shipml.edge import MODEL_FILE, PROBA_OUTPUT
 from shipml.edge.parity import DEFAULT_TOLERANCE, Parity, ParityError, measure_parity
-from shipml.edge.runtime import OnnxPredictor, open_session
+from shipml.edge.runtime import OnnxPredictor
 from shipml.errors import ShipmlError
 from shipml.schema import FeatureSchema
 
@@ -231,7 +231,7 @@ def export_bundle(
     validation.raise_if_invalid()
     expected = source.predict_proba(rows)
     blob = model.SerializeToString()
-    got = OnnxPredictor(out, metadata, open_session(blob)).predict_proba(rows)
+    got = OnnxPredictor.from_bytes(blob, metadata).predict_proba(rows)
     parity = measure_parity(expected, got, tolerance)
     if not parity.ok:
         raise ParityError(f"parity check failed, edge bundle not written: {parity.summary()}")

@@ -86,8 +86,11 @@ class OnnxPredictor(Predictor):
 
     backend = "onnx"
 
-    def __init__(self, path: Path, metadata: BundleMetadata, session: ort.InferenceSession) -> None:
+    def __init__(self, path: Path | None, metadata: BundleMetadata, session: ort.InferenceSession,
+                 model_size: int | None = None) -> None:
         super().__init__(path, metadata)
+        self._model_size = model_size
+        path = path or f"<in-memory {metadata.name}>"  # for error messages
         self.session = session
         graph_inputs = {i.name: i.type for i in session.get_inputs()}
         names = metadata.schema.names
@@ -124,6 +127,11 @@ class OnnxPredictor(Predictor):
             raise BundleError(f"{path}: onnxruntime {ort.__version__} cannot load "
                               f"{metadata.model_file}: {first}") from None
         return cls(path, metadata, session)
+
+    @classmethod
+    def from_bytes(cls, model: bytes, metadata: BundleMetadata, threads: int = 1) -> Self:
+        """A predictor over an ONNX graph held in memory (an export's parity check, quantization)."""
+        return cls(None, metadata, open_session(model, threads=threads), model_size=len(model))
 
     # ---- columnar data: many rows, one call ------------------------------------------------------
     def feeds(self, data: Any) -> dict[str, np.ndarray]:
@@ -171,5 +179,7 @@ class OnnxPredictor(Predictor):
 
     @property
     def model_bytes(self) -> int:
-        """Size of the ONNX file on disk."""
+        """Size of the ONNX graph (its file on disk, or the bytes it was built from)."""
+        if self.path is None:
+            return self._model_size or 0
         return (self.path / self.metadata.model_file).stat().st_size
