@@ -5,6 +5,7 @@ PYTHON ?= $(shell command -v python3.11 2>/dev/null || command -v python3)
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+KERNEL := $(VENV)/share/jupyter/kernels/shipml/kernel.json
 
 # Tests never write to the home folder.
 TEST_ENV := JUPYTER_CONFIG_DIR=$(CURDIR)/build/home/jupyter-config \
@@ -16,20 +17,46 @@ TEST_ENV := JUPYTER_CONFIG_DIR=$(CURDIR)/build/home/jupyter-config \
             SHIPML_ANSWERS_DIR=$(CURDIR)/build/answers \
             PYTHONDONTWRITEBYTECODE=1
 
-.PHONY: install lab test lint labs notebooks unit clean
+# `make lab`: JupyterLab at the repository root (notebooks/, labs/, solutions/ in its file browser), with the
+# course's config from jupyter/ and Jupyter's own files under build/ (shipml.kernel.server_env).
+# As root (containers, WSL, cloud shells) it adds --allow-root; LAB_FLAGS passes more, e.g.
+#   make lab LAB_FLAGS="--no-browser --port 8890"
+LAB_FLAGS ?=
+ALLOW_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root)
+LAB_ENV := JUPYTER_CONFIG_PATH=$(CURDIR)/jupyter \
+           JUPYTER_CONFIG_DIR=$(CURDIR)/build/jupyter/config \
+           JUPYTER_DATA_DIR=$(CURDIR)/build/jupyter/data \
+           JUPYTER_RUNTIME_DIR=$(CURDIR)/build/jupyter/runtime \
+           JUPYTER_PLATFORM_DIRS=1
 
-install: $(STAMP)
+.PHONY: install lab test lint labs notebooks unit clean git-filters
+
+install: $(STAMP) $(KERNEL) git-filters
+
+# Notebook outputs never reach a commit: git's clean filter strips them (nbstripout, .gitattributes) while
+# your working copy keeps them. Relative to the work tree, so every clone/worktree uses its own .venv;
+# --keep-id because labs and the grader find answer cells by their ids.
+git-filters:
+	@if git rev-parse --git-dir >/dev/null 2>&1 && [ "$$(git config filter.nbstripout.clean)" != ".venv/bin/nbstripout --keep-id" ]; then \
+	    git config filter.nbstripout.clean ".venv/bin/nbstripout --keep-id" && \
+	    git config filter.nbstripout.smudge cat && \
+	    git config diff.ipynb.textconv ".venv/bin/nbstripout --keep-id -t" && \
+	    echo "git: nbstripout filter installed (outputs stay in your notebooks, never in commits)"; fi
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), f"shipml needs Python 3.11, $(PYTHON) is {sys.version.split()[0]}"'
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e ".[dev]"
-	$(BIN)/python -m ipykernel install --sys-prefix --name shipml --display-name "Python (shipml)"
 	touch $(STAMP)
 
+# The `shipml` kernel: the venv's bin/ on PATH, caches in build/, a failing `!command` fails its cell.
+$(KERNEL): $(STAMP) shared/shipml/kernel.py
+	$(BIN)/python -m shipml.kernel $(CURDIR)
+
 lab: install
-	$(BIN)/jupyter lab notebooks/
+	@mkdir -p build/jupyter
+	$(LAB_ENV) $(BIN)/jupyter lab $(ALLOW_ROOT) $(LAB_FLAGS)
 
 lint: install
 	$(BIN)/ruff check .
