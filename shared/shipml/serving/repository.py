@@ -48,17 +48,18 @@ class ServedModel:
         self._names = tuple(self.predictor.schema.names)
 
     def score_one(self, row: dict[str, Any]) -> tuple[list[float], int]:
-        """Probabilities of one valid row (a list, one per class) and the index of the most probable."""
+        """Probabilities of one valid row (a list, one per class) and the predicted class's index
+        (the bundle's decision threshold, see :meth:`Predictor.decide`)."""
         if self._one is not None:
-            proba = self._one(row).tolist()
+            raw = np.asarray(self._one(row))
         else:
-            proba = self.predictor.predict_proba({n: [row[n]] for n in self._names})[0].tolist()
-        return proba, proba.index(max(proba))
+            raw = np.asarray(self.predictor.predict_proba({n: [row[n]] for n in self._names})[0])
+        return raw.tolist(), int(self.predictor.decide(raw[None, :])[0])
 
     def score(self, columns: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
-        """Probabilities (rows x classes) and the index of the most probable class, for valid columns."""
+        """Probabilities (rows x classes) and the predicted class's index, for valid columns."""
         proba = np.asarray(self.predictor.predict_proba(columns), dtype=np.float64)
-        return proba, proba.argmax(axis=1)
+        return proba, self.predictor.decide(proba)
 
 
 @dataclass
