@@ -43,15 +43,16 @@ git-filters:
 	    git config diff.ipynb.textconv ".venv/bin/nbstripout --keep-id -t" && \
 	    echo "git: nbstripout filter installed (outputs stay in your notebooks, never in commits)"; fi
 
-$(STAMP): pyproject.toml
+# Every install goes through constraints.txt, the one list of pins (see pyproject.toml).
+$(STAMP): pyproject.toml constraints.txt
 	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), f"shipml needs Python 3.11, $(PYTHON) is {sys.version.split()[0]}"'
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[course,dev]"
 	touch $(STAMP)
 
 # The `shipml` kernel: the venv's bin/ on PATH, caches in build/, a failing `!command` fails its cell.
-$(KERNEL): $(STAMP) shared/shipml/kernel.py
+$(KERNEL): $(STAMP) $(wildcard shared/shipml/kernel.py)
 	$(BIN)/python -m shipml.kernel $(CURDIR)
 
 lab: install
