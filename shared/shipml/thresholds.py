@@ -17,7 +17,7 @@ import numpy as np
 
 @dataclass(frozen=True)
 class ThresholdChoice:
-    """The chosen threshold and the curve it was chosen from (one row per candidate threshold)."""
+    """The chosen threshold and the curve it was chosen from (one entry per candidate threshold)."""
 
     threshold: float
     cost_missed_fraud: float
@@ -37,15 +37,20 @@ class ThresholdChoice:
                 "missed_frauds": int(self.missed[i]), "cost": float(self.cost[i])}
 
 
+def candidate_thresholds() -> np.ndarray:
+    """Fine near zero (a rare class's useful thresholds are small), coarser above 5 %."""
+    return np.unique(np.concatenate([np.geomspace(1e-4, 0.05, 80), np.linspace(0.05, 0.995, 190)]))
+
+
 def choose_threshold(y_true: np.ndarray, fraud_proba: np.ndarray, *, cost_missed_fraud: float,
-                     cost_false_alarm: float, candidates: int = 199) -> ThresholdChoice:
+                     cost_false_alarm: float) -> ThresholdChoice:
     """The threshold in (0, 1) with the lowest total cost ``missed * cost_missed + false_alarms * cost_alarm``
     on labelled held-out rows (never the training rows: their probabilities are optimistic)."""
     y = np.asarray(y_true).astype(bool)
     p = np.asarray(fraud_proba, dtype=float)
     if y.shape != p.shape or y.ndim != 1 or not y.any() or y.all():
         raise ValueError("need one probability per label, and both classes among the labels")
-    thresholds = np.linspace(0.005, 0.995, candidates)
+    thresholds = candidate_thresholds()
     flagged = p[None, :] >= thresholds[:, None]  # candidates x rows
     tp = (flagged & y).sum(axis=1)
     fp = (flagged & ~y).sum(axis=1)
@@ -66,7 +71,8 @@ def plot_choice(choice: ThresholdChoice, ax=None):
         _, ax = plt.subplots(figsize=(9, 3.4))
     ax.plot(choice.thresholds, choice.precision, label="precision (flagged that are fraud)")
     ax.plot(choice.thresholds, choice.recall, label="recall (frauds caught)")
-    ax.set_xlabel("decision threshold on the fraud probability")
+    ax.set_xlabel("decision threshold on the fraud probability (log scale)")
+    ax.set_xscale("log")
     ax.set_ylim(0, 1.02)
     cost_ax = ax.twinx()
     cost_ax.plot(choice.thresholds, choice.cost / 1000, color="C3", label="total cost (k€, right axis)")
@@ -74,6 +80,7 @@ def plot_choice(choice: ThresholdChoice, ax=None):
     for t, style, text in [(0.5, ":", "0.5"), (choice.threshold, "--", f"chosen {choice.threshold:.3f}")]:
         ax.axvline(t, color="k", ls=style, lw=1)
         ax.annotate(text, (t, 0.05), xytext=(3, 0), textcoords="offset points", fontsize=8)
+    ax.set_xlim(choice.thresholds[0], 1)
     lines = ax.get_lines()[:2] + cost_ax.get_lines()
     ax.legend(lines, [line.get_label() for line in lines], loc="center right", fontsize=8)
     ax.set_title(f"a missed fraud costs €{choice.cost_missed_fraud:,.0f}, "

@@ -21,6 +21,7 @@ What it does, honestly:
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -113,7 +114,8 @@ def lab(tmp_path_factory):
             time.sleep(0.5)
         yield url, token, clone, injected
     finally:
-        os.killpg(server.pid, signal.SIGTERM)  # jupyter shuts its kernels down on SIGTERM
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(server.pid, signal.SIGTERM)  # jupyter shuts its kernels down on SIGTERM
         try:
             server.wait(30)
         except subprocess.TimeoutExpired:
