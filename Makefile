@@ -34,13 +34,15 @@ LAB_ENV := JUPYTER_CONFIG_PATH=$(CURDIR)/jupyter \
 install: $(STAMP) $(KERNEL) git-filters
 
 # Notebook outputs never reach a commit: git's clean filter strips them (nbstripout, .gitattributes) while
-# your working copy keeps them. Relative to the work tree, so every clone/worktree uses its own .venv;
-# --keep-id because labs and the grader find answer cells by their ids.
+# your working copy keeps them. Relative to the work tree, so every clone/worktree uses its own .venv (a
+# checkout without one passes notebooks through unchanged); --keep-id: labs and the grader use cell ids.
+NBSTRIP_CLEAN := nbs() { if [ -x .venv/bin/nbstripout ]; then .venv/bin/nbstripout --keep-id "$$@"; else cat "$$@"; fi; }; nbs
+NBSTRIP_DIFF := nbs() { if [ -x .venv/bin/nbstripout ]; then .venv/bin/nbstripout --keep-id -t "$$@"; else cat "$$@"; fi; }; nbs
 git-filters:
-	@if git rev-parse --git-dir >/dev/null 2>&1 && [ "$$(git config filter.nbstripout.clean)" != ".venv/bin/nbstripout --keep-id" ]; then \
-	    git config filter.nbstripout.clean ".venv/bin/nbstripout --keep-id" && \
+	@if git rev-parse --git-dir >/dev/null 2>&1 && [ "$$(git config filter.nbstripout.clean)" != '$(NBSTRIP_CLEAN)' ]; then \
+	    git config filter.nbstripout.clean '$(NBSTRIP_CLEAN)' && \
 	    git config filter.nbstripout.smudge cat && \
-	    git config diff.ipynb.textconv ".venv/bin/nbstripout --keep-id -t" && \
+	    git config diff.ipynb.textconv '$(NBSTRIP_DIFF)' && \
 	    echo "git: nbstripout filter installed (outputs stay in your notebooks, never in commits)"; fi
 
 # Every install goes through constraints.txt, the one list of pins (see pyproject.toml).
