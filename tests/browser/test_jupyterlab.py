@@ -208,6 +208,7 @@ def _requirement(path: Path) -> str | None:
     return unmet_requirement(path)
 
 
+@pytest.mark.timeout(int(NOTEBOOK_TIMEOUT) + 300)  # above pyproject's 600 s: Run All has its own limit
 @pytest.mark.parametrize("relative", FILES)
 def test_run_all_from_the_run_menu(lab, page, relative):
     clone, injected = lab[2], lab[3]
