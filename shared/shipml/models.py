@@ -130,8 +130,12 @@ def library_versions() -> dict[str, str]:
     return {"scikit-learn": sklearn.__version__, "numpy": np.__version__, "joblib": joblib.__version__}
 
 
-def save_bundle(result: TrainResult, out: str | Path, name: str | None = None, version: int = 1) -> Path:
-    """Write the pipeline, its metadata and hashes into the folder ``out``."""
+def save_bundle(result: TrainResult, out: str | Path, name: str | None = None, version: int = 1,
+                decision_threshold: float | None = None) -> Path:
+    """Write the pipeline, its metadata and hashes into the folder ``out``.
+
+    ``decision_threshold``: the fraud probability from which ``predict`` says fraud (None: 0.5, the
+    most probable class); choose it for the use case with :func:`shipml.thresholds.choose_threshold`."""
     out = Path(out)
     if out.exists() and any(out.iterdir()):
         raise ShipmlError(f"{out}: folder exists and is not empty; choose a new folder for the bundle")
@@ -149,6 +153,7 @@ def save_bundle(result: TrainResult, out: str | Path, name: str | None = None, v
         metrics=result.metrics,
         training_data=result.training_data,
         libraries=library_versions(),
+        decision_threshold=None if decision_threshold is None else float(decision_threshold),
     )
     files = {}
     if result.reference is not None:  # what drift monitoring compares the served traffic with

@@ -53,8 +53,13 @@ class Predictor(ABC):
         return self.predict_proba({n: [row[n]] for n in self.schema.names})[0]
 
     def predict(self, data: Any) -> np.ndarray:
-        """Class labels: the most probable class of each row."""
-        return np.asarray(self.metadata.class_labels)[self.predict_proba(data).argmax(axis=1)]
+        """Class labels: the positive class where its probability reaches the bundle's
+        ``decision_threshold``, else the most probable class of each row."""
+        return np.asarray(self.metadata.class_labels)[self.decide(self.predict_proba(data))]
+
+    def decide(self, proba: np.ndarray) -> np.ndarray:
+        """Index of the predicted class of each row of ``proba`` (rows x classes), by this bundle's rule."""
+        return decide(proba, self.metadata.decision_threshold)
 
     def validate(self, data: Any, *, allow_extra: bool = True) -> Validation:
         """Check data against this model's schema; every bad field is reported."""
@@ -74,6 +79,16 @@ class Predictor(ABC):
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.name} v{self.version} from {self.path or 'memory'}>"
+
+
+def decide(proba: np.ndarray, threshold: float | None = None) -> np.ndarray:
+    """Class index per row: with two classes and a ``threshold``, 1 where ``proba[:, 1] >= threshold``;
+    otherwise the most probable class (ties go to the first). The one rule batch, API and edge share."""
+    proba = np.asarray(proba)
+    if proba.ndim == 2 and proba.shape[1] == 2:  # without numpy's slow row-wise argmax
+        positive = proba[:, 1] >= threshold if threshold is not None else proba[:, 1] > proba[:, 0]
+        return positive.astype(np.intp)
+    return proba.argmax(axis=1)
 
 
 def load_predictor(path: str | Path) -> Predictor:

@@ -67,11 +67,8 @@ def score_chunk(predictor: Predictor, chunk: Chunk, keep_features: bool = False)
     n = len(ids)
     if n:
         proba = np.asarray(predictor.predict_proba(features))
-        if proba.shape[1] == 2:  # argmax of two columns, without numpy's slow row-wise reduction (ties -> 0)
-            best, p = (proba[:, 1] > proba[:, 0]).astype(np.intp), proba[:, 1]
-        else:
-            best = proba.argmax(axis=1)
-            p = proba[np.arange(n), best]
+        best = predictor.decide(proba)  # the bundle's decision threshold, as the API and edge use it
+        p = proba[:, 1] if proba.shape[1] == 2 else proba[np.arange(n), best]
         labels = np.asarray(predictor.metadata.class_labels)[best]
     else:
         labels, p = np.zeros(0, dtype=np.int64), np.zeros(0)

@@ -190,6 +190,7 @@ def _draft_metadata(source: BundleMetadata, model: onnx.ModelProto, folded: bool
         model_file=MODEL_FILE, model_kind=source.model_kind, schema=source.schema,
         class_labels=list(source.class_labels), class_names=list(source.class_names),
         metrics=dict(source.metrics), training_data=dict(source.training_data),
+        decision_threshold=source.decision_threshold,
         libraries={"onnxruntime": ort.__version__, "onnx": onnx.__version__, "skl2onnx": skl2onnx.__version__,
                    "scikit-learn": sklearn.__version__, "numpy": np.__version__},
         extra={"onnx": {"opset": opsets(model), "proba_output": PROBA_OUTPUT, "inputs": inputs,

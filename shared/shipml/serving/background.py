@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import atexit
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -48,6 +49,8 @@ class BackgroundServer:
         self.process: subprocess.Popen | None = None
         self._log_dir = Path(tempfile.mkdtemp(prefix="shipml-server-"))
         self.log_path = self._log_dir / "server.log"
+        # the log folder goes when this object does (or when Python exits): no shipml-server-* left in /tmp
+        weakref.finalize(self, shutil.rmtree, self._log_dir, ignore_errors=True)
 
     @property
     def url(self) -> str:

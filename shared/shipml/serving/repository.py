@@ -59,14 +59,15 @@ class ServedModel:
         return self.predictor.metadata.backend
 
     def score_one(self, row: dict[str, Any]) -> tuple[list[float], int]:
-        """Probabilities of one valid row (a list, one per class) and the index of the most probable."""
-        proba = self.predictor.predict_proba_one(row).tolist()
-        return proba, proba.index(max(proba))
+        """Probabilities of one valid row (a list, one per class) and the predicted class's index
+        (the bundle's decision threshold, see :meth:`Predictor.decide`)."""
+        proba = np.asarray(self.predictor.predict_proba_one(row))
+        return proba.tolist(), int(self.predictor.decide(proba[None, :])[0])
 
     def score(self, columns: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
-        """Probabilities (rows x classes) and the index of the most probable class, for valid columns."""
+        """Probabilities (rows x classes) and the predicted class's index, for valid columns."""
         proba = np.asarray(self.predictor.predict_proba(columns), dtype=np.float64)
-        return proba, proba.argmax(axis=1)
+        return proba, self.predictor.decide(proba)
 
     async def score_one_async(self, row: dict[str, Any]) -> tuple[list[float], int]:
         if self.executor is None:
