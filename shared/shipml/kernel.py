@@ -11,6 +11,7 @@ folder, so running the course leaves nothing in the home folder.
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -35,9 +36,18 @@ def cache_env(root: Path) -> dict[str, str]:
     }
 
 
+def kit_cache_dir() -> Path:
+    """The kit's own build cache (control-plane binaries, base-image tarball, Compose v2): machine-wide,
+    as the setup scripts use it, so the notebooks find what `.ci/setup.d/` or `shipml cluster
+    build-controlplane` built (an hour of compiling) even though the kernel's XDG_CACHE_HOME is build/."""
+    if os.environ.get("SHIPML_CACHE_DIR"):
+        return Path(os.environ["SHIPML_CACHE_DIR"]).expanduser()
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache").expanduser() / "shipml"
+
+
 def kernel_env(root: Path, venv_bin: Path) -> dict[str, str]:
     """The kernelspec's ``env``: the venv first on PATH (``${PATH}`` is filled in by jupyter_client)."""
-    return {"PATH": f"{venv_bin}:${{PATH}}", **cache_env(root)}
+    return {"PATH": f"{venv_bin}:${{PATH}}", **cache_env(root), "SHIPML_CACHE_DIR": str(kit_cache_dir())}
 
 
 def server_env(root: Path) -> dict[str, str]:
