@@ -73,8 +73,10 @@ class _Snapshot:
 class ModelRepository:
     """Loads and serves the bundles of a repository folder; thread-safe reloads, lock-free reads."""
 
-    def __init__(self, root: str | Path, default_model: str | None = None, max_batch_rows: int = 1000) -> None:
+    def __init__(self, root: str | Path, default_model: str | None = None, max_batch_rows: int = 1000,
+                 trusted_keys: Path | None = None) -> None:
         self.root = Path(root)
+        self.trusted_keys = trusted_keys  # None: SHIPML_TRUSTED_KEYS decides (see shipml.signing)
         self.default_model = default_model
         self.max_batch_rows = max_batch_rows
         self._snapshot = _Snapshot()
@@ -210,7 +212,7 @@ class ModelRepository:
         return getattr(self, "_mtimes", {}).get((name, version))
 
     def _load(self, folder: Path, name: str, version: int) -> ServedModel:
-        predictor = load_predictor(folder)
+        predictor = load_predictor(folder, trusted_keys=self.trusted_keys)
         meta = predictor.metadata
         if meta.name != name or meta.version != version:
             log.warning("bundle metadata differs from its folder; the folder wins",
