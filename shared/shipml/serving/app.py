@@ -26,6 +26,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from shipml import __version__
 from shipml.serving import routes_predict, routes_tfserving, routes_v2
+from shipml.serving.auth import guard_options
 from shipml.serving.deps import MetricsDep
 from shipml.serving.docs import add_docs, build_openapi
 from shipml.serving.errors import ApiError
@@ -103,7 +104,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         configure_logging(settings.log_level)
         limit_model_threads(settings.model_threads)
-        repo = ModelRepository(settings.models, settings.default_model, settings.max_batch_rows)
+        repo = ModelRepository(settings.models, settings.default_model, settings.max_batch_rows,
+                               trusted_keys=settings.trusted_keys)
         repo.listeners.append(metrics.models_changed)
         app.state.repository = repo
         log.info("model server starting", extra={"models": str(settings.models), "version": __version__})
@@ -163,7 +165,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             response.headers.update(exc.headers)
         return response
 
-    app.add_middleware(ServingMiddleware, metrics=metrics, api_key=settings.api_key_value(),
+    app.add_middleware(ServingMiddleware, metrics=metrics, api_key=None, **guard_options(settings),
                        max_request_bytes=settings.max_request_bytes, access_log=settings.access_log,
                        slow_request_ms=settings.slow_request_ms, fast_routes=fast_routes(app))
     if settings.cors_origins:

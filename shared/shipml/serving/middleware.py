@@ -7,19 +7,19 @@ a JSON 500 that names the request id (the traceback goes to the log, never to th
 
 from __future__ import annotations
 
-import hmac
 import logging
 import os
 import re
 import time
 from typing import Any
 
+from shipml.serving.auth import PROBE_PREFIXES, ApiKeys, needs_key
 from shipml.serving.logs import REQUEST_ID
 from shipml.serving.metrics import Metrics
+from shipml.serving.ratelimit import RateLimiter
 
 log = logging.getLogger("shipml.serving")
 
-PUBLIC_PREFIXES = ("/v2/health/", "/docs", "/openapi.json", "/metrics", "/healthz", "/readyz")
 _SAFE_ID = re.compile(rb"^[A-Za-z0-9._:-]{1,64}$")
 _JSON = (b"content-type", b"application/json")
 
@@ -40,11 +40,15 @@ def json_error(status: int, message: str, request_id: str, extra_headers: tuple 
 class ServingMiddleware:
     def __init__(self, app: Any, *, metrics: Metrics, api_key: str | None, max_request_bytes: int,
                  access_log: str = "errors", slow_request_ms: float = 250.0,
-                 fast_routes: dict[tuple[str, str], tuple[Any, Any]] | None = None) -> None:
+                 fast_routes: dict[tuple[str, str], tuple[Any, Any]] | None = None,
+                 api_keys: ApiKeys | None = None, public_ops: bool = False,
+                 rate_limiter: RateLimiter | None = None) -> None:
         self.app = app
         self.fast_routes = fast_routes if fast_routes is not None else {}
         self.metrics = metrics
-        self.api_key = api_key.encode() if api_key else None
+        self.keys = api_keys or (ApiKeys([api_key.encode()]) if api_key else None)  # see shipml.serving.auth
+        self.public_ops = public_ops
+        self.limiter = rate_limiter  # see shipml.serving.ratelimit
         self.max_bytes = max_request_bytes
         self.access_log = access_log
         self.slow_seconds = slow_request_ms / 1000.0
@@ -127,13 +131,19 @@ class ServingMiddleware:
             REQUEST_ID.reset(token)
 
     def _refuse(self, scope: dict, key: bytes | None, length: bytes | None) -> tuple[int, str, tuple] | None:
-        if self.api_key is not None and scope["method"] != "OPTIONS" and not scope["path"].startswith(
-                PUBLIC_PREFIXES):
+        caller = None
+        if self.keys is not None and scope["method"] != "OPTIONS" and needs_key(scope["path"], self.public_ops):
             if key is None:
                 return 401, "missing API key: send it in the X-API-Key header", (
                     (b"www-authenticate", b'Bearer realm="shipml"'),)
-            if not hmac.compare_digest(key, self.api_key):
+            caller = self.keys.match(key)
+            if caller is None:
                 return 401, "wrong API key", ((b"www-authenticate", b'Bearer realm="shipml"'),)
+        if self.limiter is not None and not scope["path"].startswith(PROBE_PREFIXES):
+            wait = self.limiter.allow(caller or (scope.get("client") or ("?",))[0])
+            if wait:
+                return 429, "too many requests: slow down (SHIPML_RATE_LIMIT per key)", (
+                    (b"retry-after", RateLimiter.retry_after(wait).encode()),)
         if length is not None:
             try:
                 n = int(length)
