@@ -34,7 +34,8 @@ if [[ ! -x "$binary" ]]; then
         | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')
     [[ -d "$source" ]] || { log "go mod download gave no source folder" >&2; exit 1; }
     cp -r "$source" "$work/src" && chmod -R u+w "$work/src"
-    (cd "$work/src" && GOFLAGS=-mod=mod CGO_ENABLED=0 GOTOOLCHAIN=local nice "$go" build -trimpath \
+    # GOEXPERIMENT=jsonv2: trivy imports encoding/json/v2, still an experiment in Go 1.26.
+    (cd "$work/src" && GOEXPERIMENT=jsonv2 GOFLAGS=-mod=mod CGO_ENABLED=0 GOTOOLCHAIN=local nice "$go" build -trimpath \
         -ldflags "-s -w -X github.com/aquasecurity/trivy/pkg/version/app.ver=${version#v}" \
         -o "$work/trivy" ./cmd/trivy)
     mv "$work/trivy" "$binary"
