@@ -20,11 +20,12 @@ TEST_ENV := JUPYTER_CONFIG_DIR=$(CURDIR)/build/home/jupyter-config \
 
 install: $(STAMP)
 
-$(STAMP): pyproject.toml
+# Every install goes through constraints.txt, the one list of pins (see pyproject.toml).
+$(STAMP): pyproject.toml constraints.txt
 	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), f"shipml needs Python 3.11, $(PYTHON) is {sys.version.split()[0]}"'
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[course,dev]"
 	$(BIN)/python -m ipykernel install --sys-prefix --name shipml --display-name "Python (shipml)"
 	touch $(STAMP)
 

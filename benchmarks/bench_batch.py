@@ -81,7 +81,8 @@ def _child(approach: str, bundle: str, data: str, out: str) -> dict:
         rows = sum(c.batch.num_rows for c in iter_chunks([Path(data)], schema, CHUNK_ROWS))
     elif approach == "predict-only":
         import pandas as pd
-        from shipml.batch.engine import in_order, score, scoring_pool
+        from shipml.batch import score
+        from shipml.batch.local import in_order, scoring_pool
         from shipml.predictor import load_predictor
         from threadpoolctl import threadpool_limits
 

@@ -1,32 +1,111 @@
-"""The two commands of the README do what it says."""
+"""The README's two commands do what it says: run for real, in a scratch copy of the repository's
+Makefile and CI script that uses this checkout's virtual environment (so nothing is reinstalled)."""
 
+import contextlib
+import os
 import re
+import shutil
+import signal
 import subprocess
+import sys
 from pathlib import Path
 
+import httpx
+import pytest
+from shipml.waiting import wait_until
+
 ROOT = Path(__file__).resolve().parent.parent
+VENV = Path(sys.executable).parent.parent
 
 
-def _dry_run(target: str) -> str:
-    return subprocess.run(["make", "-n", "-C", str(ROOT), target], capture_output=True, text=True,
-                          check=True).stdout
+@pytest.fixture
+def scratch(tmp_path) -> Path:
+    """A folder with the repository's Makefile and install inputs (mtimes kept: `install` is up to date)."""
+    stamp = (VENV / ".installed").stat().st_mtime
+    for name in ("Makefile", "pyproject.toml", "constraints.txt"):
+        shutil.copy2(ROOT / name, tmp_path / name)
+        os.utime(tmp_path / name, (stamp - 1, stamp - 1))  # older than the install: make never reinstalls
+    (tmp_path / ".venv").symlink_to(VENV, target_is_directory=True)
+    (tmp_path / "tests").mkdir()
+    return tmp_path
 
 
-def test_make_lab_opens_jupyterlab_on_notebooks():
-    assert "jupyter lab notebooks/" in _dry_run("lab")
+def _make(folder: Path, *args: str, timeout: float = 300) -> subprocess.CompletedProcess:
+    return subprocess.run(["make", "--no-print-directory", "-C", str(folder), *args], capture_output=True,
+                          text=True, timeout=timeout)
 
 
-def test_make_test_runs_everything():
-    readme = (ROOT / "README.md").read_text()
-    assert "make lab" in readme and "make test" in readme
-    makefile = (ROOT / "Makefile").read_text()
-    for step in ("ruff check", "labs build --check", "--nbval-lax"):
-        assert step in makefile
-    assert re.search(r"pytest [^\n]*tests$", makefile, re.M), "make unit runs pytest over tests/"
+def test_make_unit_runs_the_tests_folder_and_fails_when_a_test_fails(scratch):
+    (scratch / "tests" / "test_passes.py").write_text("def test_passes():\n    assert True\n")
+    ok = _make(scratch, "unit")
+    assert ok.returncode == 0 and "1 passed" in ok.stdout, ok.stdout + ok.stderr
+    (scratch / "tests" / "test_fails.py").write_text("def test_fails():\n    assert 1 == 2\n")
+    failed = _make(scratch, "unit")
+    assert failed.returncode != 0 and "test_fails.py" in failed.stdout and "1 failed" in failed.stdout
 
 
-def test_ci_calls_make_test():
-    assert "make test" in (ROOT / ".ci" / "run").read_text()
+def test_make_test_stops_at_a_lint_error_before_running_anything_else(scratch):
+    (scratch / "tests" / "test_passes.py").write_text("import os\n\n\ndef test_passes():\n    assert True\n")
+    run = _make(scratch, "test")
+    assert run.returncode != 0
+    assert "F401" in run.stdout and "`os` imported but unused" in run.stdout, run.stdout + run.stderr
+    assert "passed" not in run.stdout  # ruff runs first and stops the chain
+
+
+def test_ci_installs_then_runs_setup_scripts_then_make_test(tmp_path):
+    """`.ci/run` on a scratch tree whose `make` records what it is asked for."""
+    (tmp_path / ".ci" / "setup.d").mkdir(parents=True)
+    shutil.copy2(ROOT / ".ci" / "run", tmp_path / ".ci" / "run")
+    log = tmp_path / "calls.log"
+    (tmp_path / ".ci" / "setup.d" / "50-probe.sh").write_text(f"echo setup >> {log}\n")
+    tools = tmp_path / "bin"
+    tools.mkdir()
+    (tools / "make").write_text(f"#!/bin/sh\necho \"make $*\" >> {log}\n")
+    (tools / "make").chmod(0o755)
+    env = {**os.environ, "PATH": f"{tools}{os.pathsep}{os.environ['PATH']}"}
+    run = subprocess.run(["bash", str(tmp_path / ".ci" / "run")], env=env, capture_output=True, text=True, timeout=60)
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert log.read_text().splitlines() == ["make install", "setup", "make test"]
+
+
+@pytest.mark.slow
+def test_make_lab_serves_the_notebooks_folder(scratch):
+    """`make lab` starts JupyterLab on notebooks/ (port and browser from a scratch Jupyter config)."""
+    (scratch / "notebooks").mkdir()
+    (scratch / "notebooks" / "00_probe.ipynb").write_text(
+        '{"cells": [], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}')
+    config = scratch / "jupyter-config"
+    config.mkdir()
+    (config / "jupyter_server_config.json").write_text(
+        '{"ServerApp": {"port": 0, "open_browser": false, "ip": "127.0.0.1", "allow_root": true},'
+        ' "IdentityProvider": {"token": "probe-token"}}')  # allow_root: CI runs as root
+    env = {**os.environ, "JUPYTER_CONFIG_DIR": str(config), "JUPYTER_DATA_DIR": str(scratch / "jupyter-data"),
+           "JUPYTER_RUNTIME_DIR": str(scratch / "jupyter-runtime"), "IPYTHONDIR": str(scratch / "ipython")}
+    log = scratch / "lab.log"
+    with open(log, "w") as out:
+        lab = subprocess.Popen(["make", "--no-print-directory", "-C", str(scratch), "lab"], stdout=out,
+                               stderr=subprocess.STDOUT, env=env, start_new_session=True)
+    try:
+        def url() -> str | None:
+            if lab.poll() is not None:
+                raise AssertionError(f"make lab exited: {log.read_text()[-2000:]}")
+            found = re.search(r"http://127\.0\.0\.1:(\d+)/", log.read_text())
+            return found[0] if found else None
+
+        base = wait_until(url, timeout=120, interval=0.5, what="JupyterLab's URL in its log")
+        contents = wait_until(lambda: httpx.get(f"{base}api/contents", params={"token": "probe-token"}, timeout=5),
+                              timeout=60, interval=0.5, what="the contents API", retry_on=(httpx.HTTPError,))
+        assert contents.status_code == 200
+        assert [item["name"] for item in contents.json()["content"]] == ["00_probe.ipynb"]  # the root is notebooks/
+        assert httpx.get(f"{base}lab", params={"token": "probe-token"}, timeout=10).status_code == 200
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(lab.pid, signal.SIGTERM)
+        try:
+            lab.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(lab.pid, signal.SIGKILL)
+            lab.wait(timeout=10)
 
 
 def test_shipml_kernel_is_registered():

@@ -31,6 +31,7 @@ class Report:
     packages: dict[str, str]
     checks: list[Check] = field(default_factory=list)
     parts: dict[str, str] = field(default_factory=dict)  # course part -> "runs" or "skipped: why"
+    extras: dict[str, str] = field(default_factory=dict)  # optional part of the kit -> installed or not
 
 
 def package_versions() -> dict[str, str]:
@@ -43,8 +44,38 @@ def package_versions() -> dict[str, str]:
     return out
 
 
+def missing_extra(name: str, extra: str, exc: ImportError) -> Check:
+    """A check that cannot run because an optional part of the kit is not installed."""
+    return Check(name, False, f"the '{extra}' extra is not installed ({exc.name or exc}): "
+                              f"pip install -c constraints.txt -e '.[{extra}]'")
+
+
+def extras_installed() -> dict[str, str | None]:
+    """Each extra of the kit: None when what it needs imports, else the missing module's name."""
+    import importlib.util
+
+    needs = {"serve": ("fastapi", "uvicorn", "httpx"), "edge": ("onnxruntime", "onnx", "skl2onnx"),
+             "batch": ("dask.distributed",), "docker": ("docker",), "cluster": ("kubernetes_validate",),
+             "grading": ("papermill", "nbclient"), "course": ("jupyterlab", "matplotlib")}
+    out: dict[str, str | None] = {}
+    for extra, modules in needs.items():
+        out[extra] = None
+        for module in modules:
+            try:
+                found = importlib.util.find_spec(module) is not None
+            except ModuleNotFoundError:
+                found = False
+            if not found:
+                out[extra] = module
+                break
+    return out
+
+
 def docker_engine() -> Check:
-    from shipml.containers.engine import engine_available
+    try:
+        from shipml.containers.engine import engine_available
+    except ImportError as exc:
+        return missing_extra("docker engine", "docker", exc)
 
     status = engine_available()
     return Check("docker engine", status.ok, status.reason if status.ok else f"no engine answers ({status.reason})")
@@ -52,8 +83,11 @@ def docker_engine() -> Check:
 
 def cluster() -> Check:
     """A kind cluster for real nodes, else the fake-node control plane (real API, kwok nodes)."""
-    from shipml.cluster.controlplane import unavailable_reason
-    from shipml.cluster.session import kind_reachable
+    try:
+        from shipml.cluster.controlplane import unavailable_reason
+        from shipml.cluster.session import kind_reachable
+    except ImportError as exc:
+        return missing_extra("cluster", "cluster", exc)
 
     if kind_reachable():
         return Check("cluster", True, "a kind cluster named shipml answers (real nodes)")
@@ -104,14 +138,21 @@ def environment_report() -> Report:
     go = tool("go", "version")
     orchestration = cluster()
     report.checks = [docker, kind, kubectl, go, orchestration]
+    extras = extras_installed()
+
+    def needs(*names: str) -> str:
+        missing = [f"'{n}' extra ({extras[n]} missing)" for n in names if extras[n]]
+        return "runs" if not missing else "skipped: needs the " + ", ".join(missing)
+
     report.parts = {
-        "00 welcome": "runs",
-        "01 batch vs real-time": "runs",
-        "02 REST serving": "runs",
-        "03 containers": "runs" if docker.ok else f"skipped: {docker.detail}",
+        "00 welcome": needs("course"),
+        "01 batch vs real-time": needs("course", "batch"),
+        "02 REST serving": needs("course", "serve"),
+        "03 containers": f"skipped: {docker.detail}" if not docker.ok else needs("course", "serve"),
         "04 Kubernetes": ("runs on the " if orchestration.ok else "skipped: ") + orchestration.detail,
-        "05 edge (ONNX)": "runs",
+        "05 edge (ONNX)": needs("course", "edge"),
     }
+    report.extras = {k: ("installed" if v is None else f"not installed ({v} missing)") for k, v in extras.items()}
     if is_wsl() and kind.ok:
         report.parts["04 Kubernetes"] += " (note: kind create cluster fails on some WSL2 setups, kind#2323)"
     return report
@@ -120,6 +161,9 @@ def environment_report() -> Report:
 def format_report(report: Report) -> str:
     lines = [f"Python {report.python} on {report.platform}", "", "packages:"]
     lines += [f"  {k:<14} {v}" for k, v in report.packages.items()]
+    if report.extras:
+        lines += ["", "extras (pip install -c constraints.txt -e '.[NAME]'):"]
+        lines += [f"  {k:<14} {v}" for k, v in report.extras.items()]
     lines += ["", "tools:"]
     lines += [f"  {'ok ' if c.ok else 'no '} {c.name:<14} {c.detail}" for c in report.checks]
     lines += ["", "course parts on this machine:"]

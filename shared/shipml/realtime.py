@@ -10,7 +10,6 @@ Every call here validates its input first, as a real service must.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -18,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from shipml.predictor import Predictor
+from shipml.timing import percentiles, time_calls
 
 
 @dataclass
@@ -44,14 +44,6 @@ class LatencyStats:
                 f"p99 {self.p99_ms:.3f} ms, max {self.max_ms:.3f} ms ({self.rows_per_second:,.0f} rows/s)")
 
 
-def latency_percentiles(samples_ms: Sequence[float], percentiles: Sequence[float] = (50, 95, 99)) -> list[float]:
-    """Percentiles by linear interpolation between closest ranks (numpy's default)."""
-    samples = np.asarray(samples_ms, dtype=np.float64)
-    if samples.size == 0:
-        raise ValueError("no samples")
-    return [float(v) for v in np.percentile(samples, percentiles)]
-
-
 def _rows(data: Any, start: int, size: int) -> dict[str, Any]:
     """Rows ``start`` … ``start+size`` of columnar data, as a dict of arrays (what an API would hand over)."""
     if hasattr(data, "iloc"):
@@ -64,24 +56,16 @@ def _n_rows(data: Any) -> int:
     return len(data) if hasattr(data, "iloc") else len(next(iter(data.values())))
 
 
-def time_calls(predictor: Predictor, data: Any, batch_size: int = 1, n: int = 500, warmup: int = 20,
-               time_budget_s: float | None = None) -> LatencyStats:
+def time_batches(predictor: Predictor, data: Any, batch_size: int = 1, n: int = 500, warmup: int = 20,
+                 time_budget_s: float | None = None) -> LatencyStats:
     """Validate + predict ``n`` times on consecutive batches of ``batch_size`` rows from ``data``."""
     total = _n_rows(data)
     if total < batch_size:
         raise ValueError(f"need at least {batch_size} rows, got {total}")
     batches = [_rows(data, (i * batch_size) % (total - batch_size + 1), batch_size) for i in range(min(n, 64))]
-    for i in range(warmup):
-        _one_call(predictor, batches[i % len(batches)])
-    samples = []
-    deadline = time.perf_counter() + time_budget_s if time_budget_s else None
-    for i in range(n):
-        started = time.perf_counter()
-        _one_call(predictor, batches[i % len(batches)])
-        samples.append((time.perf_counter() - started) * 1000)
-        if deadline and time.perf_counter() > deadline and len(samples) >= 5:
-            break
-    p50, p95, p99 = latency_percentiles(samples)
+    samples = time_calls(lambda i: _one_call(predictor, batches[i % len(batches)]), n, warmup=warmup,
+                         budget_s=time_budget_s)
+    p50, p95, p99 = percentiles(samples)
     return LatencyStats(len(samples), batch_size, p50, p95, p99, float(np.mean(samples)), float(np.max(samples)))
 
 
@@ -93,7 +77,7 @@ def _one_call(predictor: Predictor, rows: dict[str, Any]) -> np.ndarray:
 
 def time_single(predictor: Predictor, data: Any, n: int = 500, warmup: int = 20) -> LatencyStats:
     """Latency of scoring one row at a time (the real-time case)."""
-    return time_calls(predictor, data, batch_size=1, n=n, warmup=warmup)
+    return time_batches(predictor, data, batch_size=1, n=n, warmup=warmup)
 
 
 def batch_size_sweep(predictor: Predictor, data: Any, sizes: Sequence[int] = (1, 10, 100, 1_000, 10_000, 100_000),
@@ -105,7 +89,7 @@ def batch_size_sweep(predictor: Predictor, data: Any, sizes: Sequence[int] = (1,
     usable = [s for s in sizes if s <= total]
     out = []
     for size in tqdm(usable, desc="batch sizes", disable=not progress):
-        out.append(time_calls(predictor, data, batch_size=size, n=10_000, warmup=min(5, 1 + 10_000 // size),
+        out.append(time_batches(predictor, data, batch_size=size, n=10_000, warmup=min(5, 1 + 10_000 // size),
                               time_budget_s=time_budget_s))
     return out
 

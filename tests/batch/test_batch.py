@@ -72,8 +72,24 @@ def test_malformed_csv_lines_are_quarantined(lr_bundle, batch_files, tmp_path):
     src.write_text("".join(lines))
     summary = batch.score(lr_bundle, src, tmp_path / "s.parquet", chunk_rows=1_000, progress=False)
     assert summary.rows_in == N_ROWS and summary.rows_quarantined == 2
-    reasons = pd.read_csv(summary.quarantine).reason.tolist()
+    quarantined = pd.read_csv(summary.quarantine, dtype=str, keep_default_na=False)
+    reasons = quarantined.reason.tolist()
     assert all("malformed line" in r for r in reasons) and "'1999,12.5'" in reasons[1]
+    # where: the line number in the file (the header is line 1) and the id the line starts with
+    assert quarantined.line.tolist() == ["101", "2001"]
+    assert quarantined.id.tolist() == [lines[100].split(",")[0], "1999"]
+    assert quarantined.row.tolist() == ["", ""]  # not a data row: the parser could not split it
+
+
+def test_a_malformed_line_without_an_id_field_still_says_where(lr_bundle, batch_files, tmp_path):
+    lines = batch_files["csv"].read_text().splitlines(keepends=True)
+    lines[5] = ",\n"  # two empty fields: no id to report
+    src = tmp_path / "short.csv"
+    src.write_text("".join(lines))
+    summary = batch.score(lr_bundle, src, tmp_path / "s.csv", chunk_rows=50_000, progress=False)
+    quarantined = pd.read_csv(summary.quarantine, dtype=str, keep_default_na=False)
+    assert (quarantined.line.tolist(), quarantined.id.tolist()) == (["6"], [""])
+    assert summary.rows_in == N_ROWS and summary.rows_scored == N_ROWS - 1
 
 
 def test_missing_column_is_a_clear_error_and_writes_nothing(lr_bundle, batch_df, tmp_path):

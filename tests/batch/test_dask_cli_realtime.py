@@ -110,10 +110,10 @@ def test_killed_job_leaves_no_complete_looking_output(lr_bundle, tmp_path, sig):
 
 
 def test_realtime_latency_percentiles_and_sweep(lr_bundle, batch_df):
-    from shipml import realtime
+    from shipml import realtime, timing
     from shipml.predictor import load_predictor
 
-    assert realtime.latency_percentiles([1, 2, 3, 4, 100]) == pytest.approx([3.0, 80.8, 96.16])
+    assert timing.percentiles([1, 2, 3, 4, 100]) == pytest.approx([3.0, 80.8, 96.16])
     predictor = load_predictor(lr_bundle)
     single = realtime.time_single(predictor, batch_df, n=50, warmup=3)
     assert single.n == 50 and single.batch_size == 1

@@ -25,6 +25,7 @@ One module per concern:
 ``scoring``         one chunk → predictions and quarantine rows (what both engines run)
 ``writing``         atomic output files and the writer thread
 ``engine``          :func:`score` (the job, its progress bar) and :class:`BatchSummary`
+``local``           the local engine (a thread pool) and :func:`in_order`, which both engines use
 ``scaleout``        the Dask engine
 ``measure``         wall time and peak memory of a command in its own process (notebook, benchmark)
 ==================  ================================================================================

@@ -6,24 +6,14 @@ import contextlib
 import functools
 import os
 import time
-from collections import deque
-from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from shipml.batch.reading import (
-    DEFAULT_CHUNK_ROWS,
-    Chunk,
-    id_type,
-    input_files,
-    iter_chunks,
-    prefetch,
-    preflight,
-    total_rows,
-)
-from shipml.batch.scoring import REPEATING_COLUMNS, ChunkResult, output_schema, quarantine_schema, score_chunk
+from shipml.batch.local import local_results
+from shipml.batch.reading import DEFAULT_CHUNK_ROWS, id_type, input_files, iter_chunks, preflight, total_rows
+from shipml.batch.scoring import REPEATING_COLUMNS, ChunkResult, output_schema, quarantine_schema
 from shipml.batch.writing import AtomicTable, WriterThread, default_quarantine_path
 from shipml.data import table_format
 from shipml.errors import ShipmlError
@@ -96,8 +86,53 @@ def score(
     ``on_chunk(n_rows_done)`` is called after every chunk (tests use it to fail a job half-way).
     """
     from threadpoolctl import ThreadpoolController
-    from tqdm.auto import tqdm
 
+    output, quarantine, files = _checked_paths(input, output, quarantine, chunk_rows, workers, engine)
+    predictor = model if isinstance(model, Predictor) else load_predictor(model)
+    schema = predictor.schema
+    summary = BatchSummary(predictor.name, predictor.version, engine, [str(p) for p in files], str(output),
+                           str(quarantine))
+    started = time.perf_counter()
+    preflight(files, schema)
+    out = bad = results = None
+    controller = ThreadpoolController() if threads and engine == "local" else None  # finds the libraries once
+    limits = controller.limit(limits=threads) if controller else None
+    try:
+        out = AtomicTable(output, output_schema(schema, id_type(files[0], schema)), repeating=REPEATING_COLUMNS)
+        bad = AtomicTable(quarantine, quarantine_schema(schema))
+        chunks = iter_chunks(files, schema, chunk_rows, summary.ignored_columns)
+        if engine == "local":
+            results = local_results(predictor, chunks, workers, threads, controller)
+        else:
+            from shipml.batch.scaleout import dask_results
+
+            results = dask_results(predictor.path, chunks, scheduler=scheduler, workers=workers)
+        summary.peak_memory_mb = round(_write_all(results, out, bad, summary, total_rows(files), progress, on_chunk), 1)
+        if summary.rows_in == 0:
+            raise ShipmlError(f"{input}: no rows to score (the input holds a header but no data)")
+        if summary.rows_in != summary.rows_scored + summary.rows_quarantined:  # a bug, never a user error
+            raise RuntimeError(f"rows in {summary.rows_in} != scored {summary.rows_scored} "
+                               f"+ quarantined {summary.rows_quarantined}")
+        bad.commit()
+        out.commit()
+    except BaseException:
+        if results is not None:  # stop the scoring threads or the Dask cluster now, not when collected
+            with contextlib.suppress(BaseException):
+                results.close()
+        for table in (out, bad):
+            if table is not None:
+                table.abort()
+        raise
+    finally:
+        if limits is not None:
+            limits.restore_original_limits()
+    summary.seconds = time.perf_counter() - started
+    return summary
+
+
+def _checked_paths(input: str | Path, output: str | Path, quarantine: str | Path | None, chunk_rows: int,
+                   workers: int, engine: str) -> tuple[Path, Path, list[Path]]:
+    """The job's arguments checked before anything is read: output, quarantine and the input files."""
     if chunk_rows < 1:
         raise ShipmlError(f"--chunk-rows must be at least 1, got {chunk_rows}")
     if workers < 1:
@@ -111,29 +146,19 @@ def score(
     files = input_files(input)
     if output.resolve() in {p.resolve() for p in files} or quarantine.resolve() == output.resolve():
         raise ShipmlError(f"{output}: output would overwrite an input or the quarantine file; choose another name")
-    predictor = model if isinstance(model, Predictor) else load_predictor(model)
-    schema = predictor.schema
-    summary = BatchSummary(predictor.name, predictor.version, engine, [str(p) for p in files], str(output),
-                           str(quarantine))
-    started = time.perf_counter()
-    peak = _rss_mb()
-    preflight(files, schema)
-    out = bad = writer = results = None
-    controller = ThreadpoolController() if threads and engine == "local" else None  # finds the libraries once
-    limits = controller.limit(limits=threads) if controller else None
-    try:
-        out = AtomicTable(output, output_schema(schema, id_type(files[0], schema)), repeating=REPEATING_COLUMNS)
-        bad = AtomicTable(quarantine, quarantine_schema(schema))
-        writer = WriterThread()
-        chunks = iter_chunks(files, schema, chunk_rows, summary.ignored_columns)
-        if engine == "local":
-            results = _local_results(predictor, chunks, workers, threads, controller)
-        else:
-            from shipml.batch.scaleout import dask_results
+    return output, quarantine, files
 
-            results = dask_results(predictor.path, chunks, scheduler=scheduler, workers=workers)
-        with tqdm(total=total_rows(files), unit="rows", unit_scale=True, disable=not progress,
-                  desc=f"score {predictor.name} v{predictor.version}", mininterval=0.5) as bar:
+
+def _write_all(results: Iterator[ChunkResult], out: AtomicTable, bad: AtomicTable, summary: BatchSummary,
+               total: int, progress: bool, on_chunk: Callable[[int], None] | None) -> float:
+    """Write every chunk's rows (on a writer thread) and count them in ``summary``; return the peak RSS in MB."""
+    from tqdm.auto import tqdm
+
+    peak = _rss_mb()
+    writer = WriterThread()
+    try:
+        with tqdm(total=total, unit="rows", unit_scale=True, disable=not progress,
+                  desc=f"score {summary.model} v{summary.model_version}", mininterval=0.5) as bar:
             for result in results:
                 writer.write(out, result.scored)
                 if result.quarantined is not None:
@@ -146,82 +171,12 @@ def score(
                 peak = max(peak, _rss_mb())
                 if on_chunk:
                     on_chunk(summary.rows_in)
-        writer, finishing = None, writer
-        finishing.close()
-        if summary.rows_in == 0:
-            raise ShipmlError(f"{input}: no rows to score (the input holds a header but no data)")
-        if summary.rows_in != summary.rows_scored + summary.rows_quarantined:  # a bug, never a user error
-            raise RuntimeError(f"rows in {summary.rows_in} != scored {summary.rows_scored} "
-                               f"+ quarantined {summary.rows_quarantined}")
-        bad.commit()
-        out.commit()
     except BaseException:
-        if results is not None:  # stop the scoring threads or the Dask cluster now, not when collected
-            with contextlib.suppress(BaseException):
-                results.close()
-        if writer is not None:
-            with contextlib.suppress(BaseException):
-                writer.close()
-        for table in (out, bad):
-            if table is not None:
-                table.abort()
+        with contextlib.suppress(BaseException):
+            writer.close()
         raise
-    finally:
-        if limits is not None:
-            limits.restore_original_limits()
-    summary.seconds = time.perf_counter() - started
-    summary.peak_memory_mb = round(peak, 1)
-    return summary
-
-
-def scoring_pool(workers: int, threads: int | None, controller: Any = None) -> ThreadPoolExecutor:
-    """``workers`` threads whose model thread pools are capped at ``threads`` each.
-
-    The cap has to be set in each thread: OpenMP keeps the thread count per calling thread, so a limit
-    set in the main thread does not reach the pool (and two scorers would each start two OpenMP threads).
-    ``controller`` is a ``threadpoolctl.ThreadpoolController`` to reuse (finding the libraries takes ~10 ms).
-    """
-    def cap() -> None:
-        if threads:
-            from threadpoolctl import ThreadpoolController
-
-            # lasts as long as the thread; the job restores the process-wide (BLAS) limits at the end
-            (controller or ThreadpoolController()).limit(limits=threads)
-
-    return ThreadPoolExecutor(max(1, workers), thread_name_prefix="shipml-batch-score", initializer=cap)
-
-
-def in_order(submit: Callable[[Any], Any], items: Iterable[Any], in_flight: int) -> Iterator[Any]:
-    """``submit(item)`` for each item, at most ``in_flight`` at once; yield the futures' results in input order."""
-    pending: deque = deque()
-    try:
-        for item in items:
-            pending.append(submit(item))
-            while len(pending) >= in_flight:
-                yield pending.popleft().result()
-        while pending:
-            yield pending.popleft().result()
-    finally:
-        for future in pending:
-            future.cancel()
-
-
-def _local_results(predictor: Predictor, chunks: Iterator[Chunk], workers: int, threads: int | None,
-                   controller: Any = None) -> Iterator[ChunkResult]:
-    """Score chunks on a thread pool while a reader thread reads the next ones; results in input order.
-
-    The reader never waits for a result (it would leave a scorer idle while it parses the next chunk):
-    it reads ahead, and one chunk more than there are scorers waits in the pool's queue.
-    """
-    if workers <= 1:  # one scorer: this thread scores
-        yield from (score_chunk(predictor, c) for c in prefetch(chunks))
-        return
-    pool = scoring_pool(workers, threads, controller)
-    try:
-        yield from in_order(lambda c: pool.submit(score_chunk, predictor, c), prefetch(chunks),
-                            in_flight=workers + 1)
-    finally:
-        pool.shutdown(wait=True, cancel_futures=True)
+    writer.close()
+    return peak
 
 
 @functools.cache

@@ -17,7 +17,7 @@ import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import pyarrow as pa
 import pyarrow.csv as pacsv
@@ -31,6 +31,14 @@ DEFAULT_CHUNK_ROWS = 100_000
 CSV_BLOCK_BYTES = 1 << 20
 
 
+class Malformed(NamedTuple):
+    """A CSV line the parser could not split into the header's fields: where it is, its id if any, why."""
+
+    line: int | None  # physical line number in the file (the header is line 1)
+    id: str | None  # the line's id field, when the line has one
+    reason: str
+
+
 @dataclass
 class Chunk:
     """Rows ``first_row`` … of one input file; ``malformed`` holds lines the CSV parser could not split."""
@@ -38,7 +46,11 @@ class Chunk:
     source: str
     first_row: int
     batch: pa.RecordBatch
-    malformed: list[tuple[int | None, str]] = field(default_factory=list)
+    malformed: list[Malformed] = field(default_factory=list)
+
+
+class _NeedLineNumbers(Exception):
+    """pyarrow numbers invalid rows only when it parses serially: re-read the rest of the file that way."""
 
 
 def input_files(path: str | Path) -> list[Path]:
@@ -219,19 +231,32 @@ def _csv_chunks(path: Path, schema: FeatureSchema, chunk_rows: int, extra: list[
     # Small blocks, put together into chunks of ``chunk_rows``: pyarrow reads a fixed number of blocks
     # ahead, so the block size (not the chunk size) decides how much of the file sits in memory early on.
     block_size = int(min(CSV_BLOCK_BYTES, max(1 << 16, chunk_rows * bytes_per_row)))
-    malformed: list[tuple[int | None, str]] = []
+    with open(path, newline="") as f:
+        header = next(csv.reader([f.readline()]))
+    id_at = header.index(schema.id_column) if schema.id_column in header else None
+    malformed: list[Malformed] = []
 
     def invalid_row(row: Any) -> str:
-        malformed.append((row.number, f"malformed line: {row.actual_columns} fields instead of "
-                          f"{row.expected_columns}: {row.text[:200]!r}"))
+        malformed.append(Malformed(row.number, _field(row.text, id_at),
+                                   f"malformed line: {row.actual_columns} fields instead of "
+                                   f"{row.expected_columns}: {row.text[:200]!r}"))
         return "skip"
 
-    row, consumed, tolerant = 0, 0, False
+    def numbered() -> bool:
+        """Every malformed line so far has its line number (else: re-read serially, which numbers them)."""
+        if serial or all(m.line is not None for m in malformed):
+            return True
+        raise _NeedLineNumbers
+
+    # Parsing in parallel is fast but leaves invalid rows unnumbered; a file with a malformed line is
+    # re-read serially from the first row not delivered yet, so the quarantine can say where it is.
+    row, consumed, tolerant, serial = 0, 0, False, False
     while True:
         try:
             reader = pacsv.open_csv(
                 path,
-                read_options=pacsv.ReadOptions(block_size=block_size, skip_rows_after_names=consumed),
+                read_options=pacsv.ReadOptions(block_size=block_size, skip_rows_after_names=consumed,
+                                               use_threads=not serial),
                 parse_options=pacsv.ParseOptions(invalid_row_handler=invalid_row),
                 convert_options=pacsv.ConvertOptions(column_types=_csv_types(schema, tolerant),
                                                      include_columns=columns, strings_can_be_null=True),
@@ -241,21 +266,34 @@ def _csv_chunks(path: Path, schema: FeatureSchema, chunk_rows: int, extra: list[
             for batch in reader:
                 pending.append(batch)
                 n_pending += batch.num_rows
-                if n_pending >= chunk_rows:
+                if n_pending >= chunk_rows and numbered():
                     chunk = _joined(path, row, pending, malformed)
                     yield chunk
                     row += chunk.batch.num_rows
                     consumed += chunk.batch.num_rows + len(chunk.malformed)
                     pending, n_pending, malformed[:] = [], 0, []
-            if pending or malformed:
+            if (pending or malformed) and numbered():
                 yield _joined(path, row, pending or [pa.RecordBatch.from_pylist([], schema=reader.schema)], malformed)
             return
+        except _NeedLineNumbers:
+            serial, malformed[:] = True, []
         except pa.ArrowInvalid as exc:
             if tolerant or "conversion error" not in str(exc).lower():
                 raise ShipmlError(f"{path}: cannot read CSV: {first_line(exc)}") from None
             tolerant, malformed[:] = True, []  # re-read from the first row not delivered yet, as text
         except (OSError, UnicodeDecodeError) as exc:
             raise ShipmlError(f"{path}: cannot read CSV: {first_line(exc)}") from None
+
+
+def _field(text: str, at: int | None) -> str | None:
+    """Field ``at`` of one CSV line, or None when the line is too short or has an empty field there."""
+    if at is None:
+        return None
+    try:
+        fields = next(csv.reader([text]))
+    except (csv.Error, StopIteration):
+        return None
+    return (fields[at].strip() or None) if at < len(fields) else None
 
 
 def _joined(path: Path, row: int, batches: list[pa.RecordBatch], malformed: list) -> Chunk:

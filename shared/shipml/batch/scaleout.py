@@ -17,7 +17,7 @@ from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
-from shipml.batch.engine import in_order
+from shipml.batch.local import in_order
 from shipml.errors import ShipmlError
 
 _PREDICTORS: dict[str, Any] = {}  # per worker process: bundle path -> loaded predictor

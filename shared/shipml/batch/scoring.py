@@ -37,8 +37,9 @@ def output_schema(schema: FeatureSchema, id_type: pa.DataType) -> pa.Schema:
 
 
 def quarantine_schema(schema: FeatureSchema) -> pa.Schema:
-    """The quarantine's columns: where the row came from, its original values as text, and why."""
-    return pa.schema([("source", pa.string()), ("row", pa.int64())]
+    """The quarantine's columns: where the row came from (``row``: its index among the file's data rows;
+    ``line``: the file line, for lines the CSV parser could not split), its original values as text, and why."""
+    return pa.schema([("source", pa.string()), ("row", pa.int64()), ("line", pa.int64())]
                      + [(n, pa.string()) for n in [schema.id_column, *schema.names]] + [("reason", pa.string())])
 
 
@@ -157,6 +158,7 @@ def _quarantine_table(chunk: Chunk, schema: FeatureSchema, bad: np.ndarray, reas
     rows: dict[str, list[Any]] = {
         "source": [Path(chunk.source).name] * len(idx),
         "row": (idx + chunk.first_row).tolist(),
+        "line": [None] * len(idx),  # known for malformed lines only (a quoted field may span lines)
     }
     taken = chunk.batch.take(pa.array(idx)) if len(idx) else None
     for name in columns:
@@ -168,10 +170,11 @@ def _quarantine_table(chunk: Chunk, schema: FeatureSchema, bad: np.ndarray, reas
             col = col.cast(col.type.value_type)
         rows[name] = pc.cast(col, pa.string()).to_pylist()
     rows["reason"] = list(reasons)
-    for number, reason in chunk.malformed:  # lines the CSV parser could not even split into fields
+    for bad_line in chunk.malformed:  # lines the CSV parser could not even split into fields
         rows["source"].append(Path(chunk.source).name)
-        rows["row"].append(number if number is not None else -1)
+        rows["row"].append(None)
+        rows["line"].append(bad_line.line)
         for name in columns:
-            rows[name].append(None)
-        rows["reason"].append(reason)
+            rows[name].append(bad_line.id if name == schema.id_column else None)
+        rows["reason"].append(bad_line.reason)
     return pa.table(rows, schema=quarantine_schema(schema))

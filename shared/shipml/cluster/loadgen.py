@@ -9,32 +9,14 @@ from __future__ import annotations
 import ipaddress
 import threading
 import time
-from collections import Counter
-from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 import httpx
 
 from shipml.errors import ShipmlError
+from shipml.load import LoadResult
 
-
-@dataclass
-class LoadResult:
-    """How many requests were sent, how many failed (non-2xx or no answer), and why."""
-
-    sent: int = 0
-    failed: int = 0
-    seconds: float = 0.0
-    reasons: Counter = field(default_factory=Counter)
-
-    @property
-    def failure_rate(self) -> float:
-        return self.failed / self.sent if self.sent else 0.0
-
-    def __str__(self) -> str:
-        why = ", ".join(f"{reason} x{n}" for reason, n in self.reasons.most_common(3))
-        return (f"{self.sent} requests in {self.seconds:.1f} s, {self.failed} failed"
-                + (f" ({why})" if why else ""))
+__all__ = ["LoadGenerator", "LoadResult", "check_target"]
 
 
 def check_target(url: str, cluster_url: str | None = None) -> None:

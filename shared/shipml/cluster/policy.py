@@ -9,6 +9,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
+from shipml.cluster.render import resource_name
+
 WORKLOAD_KINDS = {"Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Job"}
 REQUIRED_RESOURCES = ("requests.cpu", "requests.memory", "limits.cpu", "limits.memory")
 
@@ -26,17 +28,13 @@ def problems(docs: list[dict[str, Any]]) -> list[Finding]:
     return found
 
 
-def name_of(doc: dict[str, Any]) -> str:
-    return f"{doc.get('kind')}/{(doc.get('metadata') or {}).get('name', '?')}"
-
-
 def pod_template(doc: dict[str, Any]) -> dict[str, Any]:
     return (doc.get("spec") or {}).get("template") or {}
 
 
 def workload_problems(doc: dict[str, Any]) -> list[Finding]:
     """Selector, probes, resources, security and image rules for one workload."""
-    who = name_of(doc)
+    who = resource_name(doc)
     template = pod_template(doc)
     found = [(who, message) for message in selector_problems(doc)]
     pod_spec = template.get("spec") or {}
@@ -125,7 +123,7 @@ def image_tag_problem(image: str) -> str | None:
 
 def service_problems(service: dict[str, Any], docs: list[dict[str, Any]]) -> list[Finding]:
     """A Service must select some pod template, and its targetPorts must exist there."""
-    who = name_of(service)
+    who = resource_name(service)
     spec = service.get("spec") or {}
     selector = spec.get("selector") or {}
     if not selector or spec.get("type") == "ExternalName":

@@ -14,6 +14,11 @@ from shipml.paths import repo_root
 KUSTOMIZATION_FILES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
 
 
+def resource_name(doc: dict[str, Any]) -> str:
+    """``Kind/name`` of a Kubernetes object, for messages."""
+    return f"{doc.get('kind', '?')}/{(doc.get('metadata') or {}).get('name', '?')}"
+
+
 def k8s_dir() -> Path:
     """deploy/k8s in the checkout."""
     return repo_root() / "deploy" / "k8s"

@@ -14,6 +14,7 @@ from typing import Any
 import kubernetes_validate
 
 from shipml.cluster import policy, render
+from shipml.cluster.render import resource_name
 
 KUBERNETES_SCHEMA_VERSION = "1.37.0"
 
@@ -27,11 +28,6 @@ class Problem:
 
     def __str__(self) -> str:
         return f"{self.resource}: {self.message}"
-
-
-def resource_name(doc: dict[str, Any]) -> str:
-    """Kind/name of an object, for messages."""
-    return f"{doc.get('kind', '?')}/{(doc.get('metadata') or {}).get('name', '?')}"
 
 
 def schema_problems(

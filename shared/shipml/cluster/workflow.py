@@ -14,8 +14,10 @@ from typing import Any
 
 from shipml.cluster import render, shell
 from shipml.cluster.kubectl import Kubectl
-from shipml.cluster.loadgen import LoadGenerator, LoadResult
+from shipml.cluster.loadgen import LoadGenerator
 from shipml.errors import ShipmlError
+from shipml.load import LoadResult
+from shipml.waiting import wait_until
 
 APP = "shipml-serving"
 SELECTOR = "app.kubernetes.io/name=shipml-serving"
@@ -139,14 +141,14 @@ def scale(kubectl: Kubectl, replicas: int, timeout: int = 120) -> Step:
 
 
 def wait_for_ready_count(kubectl: Kubectl, count: int, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        status = deployment_status(kubectl)
-        if status["ready"] == count and status["total"] == count and \
-                status["observed"] >= status["generation"]:
-            return
-        time.sleep(0.25)
-    raise ShipmlError(f"{count} ready replicas not reached in {timeout:.0f} s: {status}")
+    last: dict[str, Any] = {}
+
+    def reached() -> bool:
+        last.update(deployment_status(kubectl))
+        return (last["ready"] == count and last["total"] == count
+                and last["observed"] >= last["generation"])
+
+    wait_until(reached, timeout, interval=0.25, what=f"{count} ready replicas", detail=lambda: str(last))
 
 
 def delete_pod_and_wait(kubectl: Kubectl, timeout: float = 120) -> Step:
@@ -158,16 +160,17 @@ def delete_pod_and_wait(kubectl: Kubectl, timeout: float = 120) -> Step:
     victim = before[0]["name"]
     desired = deployment_status(kubectl)["desired"]
     kubectl.run("delete", "pod", victim, "--wait=false")
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    old_names = {b["name"] for b in before}
+
+    def replacement() -> str | None:
         now = pods(kubectl)
-        new = [p for p in now if p["name"] not in {b["name"] for b in before}]
-        if new and sum(p["ready"] for p in now) == desired and len(now) == desired:
-            seconds = time.perf_counter() - started
-            print(f"{victim} deleted; {new[0]['name']} replaced it, Ready after {seconds:.1f} s")
-            return Step("self-heal", seconds, {"deleted": victim, "replacement": new[0]["name"]})
-        time.sleep(0.2)
-    raise ShipmlError(f"no replacement for {victim} became Ready within {timeout:.0f} s")
+        new = [p["name"] for p in now if p["name"] not in old_names]
+        return new[0] if new and sum(p["ready"] for p in now) == desired and len(now) == desired else None
+
+    name = wait_until(replacement, timeout, interval=0.2, what=f"a Ready replacement for {victim}")
+    seconds = time.perf_counter() - started
+    print(f"{victim} deleted; {name} replaced it, Ready after {seconds:.1f} s")
+    return Step("self-heal", seconds, {"deleted": victim, "replacement": name})
 
 
 def rolling_update(kubectl: Kubectl, image: str, *, url: str | None = None,
@@ -203,8 +206,9 @@ def watch_rollout(kubectl: Kubectl, image: str, desired: int, timeout: float,
     With `timeline`, append {"t": seconds, "new": ready pods on `image`, "old": other ready pods}."""
     lowest = desired
     started = time.perf_counter()
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+
+    def rolled_out() -> bool:
+        nonlocal lowest
         now = pods(kubectl)
         ready = [p for p in now if p["ready"]]
         lowest = min(lowest, len(ready))
@@ -212,13 +216,13 @@ def watch_rollout(kubectl: Kubectl, image: str, desired: int, timeout: float,
             new = sum(p["image"] == image for p in ready)
             timeline.append({"t": time.perf_counter() - started, "new": new, "old": len(ready) - new})
         status = deployment_status(kubectl)
-        if (status["observed"] >= status["generation"] and status["updated"] == desired
+        return (status["observed"] >= status["generation"] and status["updated"] == desired
                 and status["ready"] == desired and status["total"] == desired
-                and all(p["image"] == image and p["ready"] for p in now)):
-            return lowest
-        time.sleep(0.2)
-    raise ShipmlError(f"rollout of {image} not finished in {timeout:.0f} s "
-                      f"(`kubectl describe deployment/{APP}` says why)")
+                and all(p["image"] == image and p["ready"] for p in now))
+
+    wait_until(rolled_out, timeout, interval=0.2, what=f"the rollout of {image}",
+               detail=lambda: f"`kubectl describe deployment/{APP}` says why")
+    return lowest
 
 
 def rollback(kubectl: Kubectl, timeout: int = 180) -> Step:

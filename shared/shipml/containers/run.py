@@ -21,6 +21,7 @@ from docker.models.containers import Container
 
 from shipml.containers.engine import LABEL, docker_client
 from shipml.errors import ShipmlError
+from shipml.waiting import wait_until
 
 LOOPBACK = "127.0.0.1"
 
@@ -99,11 +100,11 @@ class RunningContainer:
                 f"{self.name} has no HEALTHCHECK: pass the readiness path to wait for, e.g. "
                 "wait_until_ready('/v2/health/ready')"
             )
-        deadline = time.monotonic() + timeout
         url = self.url(path, container_port) if path is not None else None
-        last = "no answer yet"
+        last = ["no answer yet"]
         with httpx.Client(timeout=min(2.0, timeout)) as http:
-            while True:
+
+            def ready() -> bool:
                 state = self.status()
                 if state in ("exited", "dead"):
                     code = self.container.attrs["State"].get("ExitCode")
@@ -114,26 +115,19 @@ class RunningContainer:
                 if url is not None:
                     try:
                         answer = http.get(url)
-                        if answer.status_code == 200:
-                            break
-                        last = f"HTTP {answer.status_code}"
                     except httpx.HTTPError as exc:
-                        last = type(exc).__name__
-                else:
-                    health = self.health()
-                    if health == "healthy":
-                        break
-                    if health == "unhealthy":
-                        raise ShipmlError(
-                            f"{self.name} is unhealthy; last log line: {self._last_log_line()}"
-                        )
-                    last = f"health {health}"
-                if time.monotonic() > deadline:
-                    raise ShipmlError(
-                        f"{self.name} was not ready within {timeout:.0f}s ({last}); "
-                        f"last log line: {self._last_log_line()}"
-                    )
-                time.sleep(interval)
+                        last[0] = type(exc).__name__
+                        return False
+                    last[0] = f"HTTP {answer.status_code}"
+                    return answer.status_code == 200
+                health = self.health()
+                if health == "unhealthy":
+                    raise ShipmlError(f"{self.name} is unhealthy; last log line: {self._last_log_line()}")
+                last[0] = f"health {health}"
+                return health == "healthy"
+
+            wait_until(ready, timeout, interval=interval, what=self.name,
+                       detail=lambda: f"{last[0]}; last log line: {self._last_log_line()}")
         self.ready_after = time.perf_counter() - self.started_at
         return self.ready_after
 

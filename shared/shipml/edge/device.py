@@ -28,6 +28,7 @@ import numpy as np
 
 from shipml.edge.runtime import OnnxPredictor
 from shipml.errors import SchemaError, ShipmlError
+from shipml.rows import columns_from_rows
 from shipml.schema import FeatureSchema
 
 MAX_BODY_BYTES = 1 << 20
@@ -75,26 +76,9 @@ def read_csv_columns(path: str | Path, schema: FeatureSchema) -> dict[str, list[
 
 def records_to_columns(instances: Any, schema: FeatureSchema) -> dict[str, list[Any]]:
     """``[{feature: value}, ...]`` to columns; a record lacking a field or with an unknown one is an error."""
-    if not isinstance(instances, list) or not instances:
-        raise SchemaError("'instances' must be a non-empty list of objects")
-    if len(instances) > MAX_INSTANCES:
+    if isinstance(instances, list) and len(instances) > MAX_INSTANCES:
         raise SchemaError(f"at most {MAX_INSTANCES:,} instances per request, got {len(instances):,}")
-    names = schema.names
-    known = set(names) | {schema.id_column}
-    problems = []
-    for i, record in enumerate(instances):
-        if not isinstance(record, Mapping):
-            problems.append(f"instance {i}: not an object")
-            continue
-        problems += [f"instance {i}: missing field '{n}'" for n in names if n not in record]
-        problems += [f"instance {i}: unexpected field '{k}'" for k in record if k not in known]
-    if problems:
-        more = f"; ... and {len(problems) - 5} more" if len(problems) > 5 else ""
-        raise SchemaError("; ".join(problems[:5]) + more)
-    columns = {n: [r[n] for r in instances] for n in names}
-    if any(schema.id_column in r for r in instances):
-        columns[schema.id_column] = [r.get(schema.id_column) for r in instances]
-    return columns
+    return columns_from_rows(instances, schema.names, optional=(schema.id_column,))
 
 
 def read_input(path: str | Path, schema: FeatureSchema) -> dict[str, list[Any]]:

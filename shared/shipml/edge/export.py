@@ -26,7 +26,7 @@ from __future__ import annotations
 import copy
 import shutil
 import tempfile
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -44,40 +44,15 @@ from sklearn.preprocessing import StandardScaler
 
 from shipml.bundle import BundleMetadata, sha256_file, write_bundle
 from shipml.edge import MODEL_FILE, PROBA_OUTPUT
+from shipml.edge.parity import DEFAULT_TOLERANCE, Parity, ParityError, measure_parity
 from shipml.edge.runtime import OnnxPredictor, open_session
 from shipml.errors import ShipmlError
 from shipml.schema import FeatureSchema
 
-DEFAULT_TOLERANCE = 1e-5
 DEFAULT_PARITY_ROWS = 20_000
 
-
-class ParityError(ShipmlError):
-    """The ONNX graph does not reproduce the scikit-learn pipeline within tolerance."""
-
-
-@dataclass
-class Parity:
-    """How closely the ONNX graph reproduces scikit-learn on the same rows."""
-
-    rows: int
-    max_abs_diff: float  # max over rows and classes of |p_onnx - p_sklearn|
-    mean_abs_diff: float
-    label_agreement: float  # share of rows with the same predicted class
-    label_flips: int
-    tolerance: float
-
-    @property
-    def ok(self) -> bool:
-        return self.max_abs_diff <= self.tolerance and self.label_flips == 0
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    def summary(self) -> str:
-        return (f"max |Δp| {self.max_abs_diff:.2e} (tolerance {self.tolerance:.0e}), "
-                f"labels agree on {self.label_agreement:.4%} of {self.rows:,} held-out rows "
-                f"({self.label_flips} flips)")
+__all__ = ["DEFAULT_TOLERANCE", "EdgeExport", "Parity", "ParityError", "export_bundle", "measure_parity",
+           "pipeline_to_onnx", "size_on_disk"]
 
 
 @dataclass
@@ -197,20 +172,7 @@ def opsets(model: onnx.ModelProto) -> dict[str, int]:
     return {(o.domain or "ai.onnx"): int(o.version) for o in model.opset_import}
 
 
-# ---- parity --------------------------------------------------------------------------------------
-
-def measure_parity(reference: np.ndarray, candidate: np.ndarray, tolerance: float = DEFAULT_TOLERANCE) -> Parity:
-    """Compare two (rows, classes) probability arrays."""
-    reference, candidate = np.asarray(reference, np.float64), np.asarray(candidate, np.float64)
-    if reference.shape != candidate.shape:
-        raise ShipmlError(f"cannot compare probabilities of shape {reference.shape} and {candidate.shape}")
-    diff = np.abs(reference - candidate)
-    same = reference.argmax(axis=1) == candidate.argmax(axis=1)
-    return Parity(rows=len(reference), max_abs_diff=float(diff.max(initial=0.0)),
-                  mean_abs_diff=float(diff.mean()) if diff.size else 0.0,
-                  label_agreement=float(same.mean()) if len(same) else 1.0,
-                  label_flips=int((~same).sum()), tolerance=float(tolerance))
-
+# ---- parity ------------------------------------------------------------------------------------
 
 def holdout_rows(metadata: BundleMetadata, n_rows: int = DEFAULT_PARITY_ROWS) -> pd.DataFrame:
     """Fresh rows the model never saw: generated with a seed other than the training data's."""
@@ -276,22 +238,23 @@ def export_bundle(
     metadata.extra["parity"] = parity.to_dict()
     report: dict[str, Any] = {}
     if quantize:
-        from shipml.edge.quantize import quantization_report, quantize_model
+        from shipml.edge.quantize import quantize_checked
 
-        int8 = quantize_model(blob)
-        report = quantization_report(blob, int8, rows, source.schema, expected, metadata)
-        qparity = Parity(**report["parity"])
-        auc_drop = report.get("roc_auc_before", 0.0) - report.get("roc_auc_after", 0.0)
-        if qparity.label_agreement < quantized_min_agreement or auc_drop > quantized_max_auc_drop:
-            raise ParityError(f"int8 model too far from scikit-learn, edge bundle not written: labels agree on "
-                              f"{qparity.label_agreement:.2%} (minimum {quantized_min_agreement:.0%}), ROC AUC "
-                              f"drop {auc_drop:.4f} (maximum {quantized_max_auc_drop})")
-        blob = int8
+        blob, report = quantize_checked(blob, rows, source.schema, expected, metadata,
+                                        min_agreement=quantized_min_agreement, max_auc_drop=quantized_max_auc_drop)
         metadata.extra["onnx"]["quantized"] = True
         metadata.extra["quantization"] = report
     metadata.extra["onnx"]["size_bytes"] = len(blob)
     metadata.extra["source"] = {"name": source.name, "version": source.version, "backend": "sklearn",
                                 "model_sha256": sha256_file(source.path / source.metadata.model_file)}
+    _write_atomically(out, blob, metadata)
+    return EdgeExport(path=out, metadata=metadata, parity=parity, size_bytes=(out / MODEL_FILE).stat().st_size,
+                      source_size_bytes=(source.path / source.metadata.model_file).stat().st_size,
+                      quantization=report)
+
+
+def _write_atomically(out: Path, blob: bytes, metadata: BundleMetadata) -> None:
+    """Write the bundle in a hidden sibling folder, then move it to ``out``: never a half-written bundle."""
     staging = Path(tempfile.mkdtemp(prefix=".edge-", dir=out.parent if out.parent.exists() else None))
     try:
         (staging / MODEL_FILE).write_bytes(blob)
@@ -303,9 +266,6 @@ def export_bundle(
         shutil.move(str(staging), str(out))
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-    return EdgeExport(path=out, metadata=metadata, parity=parity, size_bytes=(out / MODEL_FILE).stat().st_size,
-                      source_size_bytes=(source.path / source.metadata.model_file).stat().st_size,
-                      quantization=report)
 
 
 def size_on_disk(bundle: str | Path) -> dict[str, int]:

@@ -10,15 +10,16 @@ from __future__ import annotations
 
 import logging
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from shipml.bundle import BundleMetadata
+from shipml.edge.parity import Parity, ParityError, measure_parity
 from shipml.errors import ShipmlError
 from shipml.schema import FeatureSchema
+from shipml.timing import time_calls
 
 QUANTIZABLE_OPS = frozenset({"MatMul", "Gemm"})
 
@@ -52,14 +53,8 @@ def quantize_model(model_bytes: bytes) -> bytes:
 
 def single_row_p50_us(predictor: Any, row: dict[str, Any], calls: int = 400) -> float:
     """Median microseconds of ``predictor.predict_proba_one(row)`` over ``calls`` calls (after warm-up)."""
-    for _ in range(20):
-        predictor.predict_proba_one(row)
-    times = np.empty(calls)
-    for i in range(calls):
-        started = time.perf_counter_ns()
-        predictor.predict_proba_one(row)
-        times[i] = time.perf_counter_ns() - started
-    return float(np.median(times) / 1000)
+    samples_ms = time_calls(lambda _: predictor.predict_proba_one(row), calls, warmup=20)
+    return float(np.median(samples_ms) * 1000)
 
 
 def quantization_report(float_bytes: bytes, int8_bytes: bytes, rows: Any, schema: FeatureSchema,
@@ -67,7 +62,6 @@ def quantization_report(float_bytes: bytes, int8_bytes: bytes, rows: Any, schema
     """Size, single-row latency and accuracy of the float and int8 graphs on the same held-out rows."""
     from sklearn.metrics import accuracy_score, roc_auc_score
 
-    from shipml.edge.export import measure_parity
     from shipml.edge.runtime import OnnxPredictor, open_session
 
     target = np.asarray(rows[schema.target]) if schema.target and schema.target in rows else None
@@ -89,3 +83,22 @@ def quantization_report(float_bytes: bytes, int8_bytes: bytes, rows: Any, schema
 def _scalar(column: Any, i: int) -> Any:
     value = column.iloc[i] if hasattr(column, "iloc") else column[i]
     return value.item() if isinstance(value, np.generic) else value
+
+
+def quantize_checked(blob: bytes, rows: Any, schema: FeatureSchema, expected: np.ndarray, metadata: BundleMetadata,
+                     *, min_agreement: float, max_auc_drop: float) -> tuple[bytes, dict[str, Any]]:
+    """The int8 graph of ``blob`` and its report; :class:`ParityError` when it strays too far from ``expected``.
+
+    Gated on label agreement (at least ``min_agreement``) and ROC AUC (at most ``max_auc_drop`` lost when
+    the rows hold the target); its max |Δp| is reported, not gated: int8 activations are coarse for rare
+    outlier rows, which is the trade-off being measured.
+    """
+    int8 = quantize_model(blob)
+    report = quantization_report(blob, int8, rows, schema, expected, metadata)
+    qparity = Parity(**report["parity"])
+    auc_drop = report.get("roc_auc_before", 0.0) - report.get("roc_auc_after", 0.0)
+    if qparity.label_agreement < min_agreement or auc_drop > max_auc_drop:
+        raise ParityError(f"int8 model too far from scikit-learn, edge bundle not written: labels agree on "
+                          f"{qparity.label_agreement:.2%} (minimum {min_agreement:.0%}), ROC AUC "
+                          f"drop {auc_drop:.4f} (maximum {max_auc_drop})")
+    return int8, report

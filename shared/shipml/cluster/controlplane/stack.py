@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import socket
 import ssl
 import subprocess
 import time
@@ -16,12 +15,14 @@ import httpx
 import psutil
 import yaml
 
+from shipml import waiting
 from shipml.cluster import shell
 from shipml.cluster.controlplane import versions
 from shipml.cluster.controlplane.build import build_controlplane, missing_binaries
 from shipml.cluster.controlplane.certs import Certificates, make_certificates
 from shipml.cluster.kubectl import Kubectl
 from shipml.errors import ShipmlError
+from shipml.net import free_port
 
 CONTEXT = "shipml-fake"
 SERVICE_CIDR = "10.96.0.0/16"
@@ -56,12 +57,6 @@ class FakeCluster:
             return None
         return cls(**{**data, "state_dir": Path(data["state_dir"]),
                       "kubeconfig": Path(data["kubeconfig"])})
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def own_process(name: str, pid: int) -> psutil.Process | None:
@@ -167,14 +162,13 @@ def start(cluster: FakeCluster, name: str, args: list[str]) -> None:
 
 def wait_until(what: str, ready, timeout: float, cluster: FakeCluster, log: str) -> None:
     """Poll `ready()` until true; on timeout, fail with the last line of the component's log."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+
+    def ready_or_exited() -> bool:
         if not own_process(log, cluster.pids.get(log, -1)):
             raise ShipmlError(f"{log} exited while starting: {log_tail(cluster, log)}")
-        if ready():
-            return
-        time.sleep(0.2)
-    raise ShipmlError(f"{what} not ready after {timeout:.0f} s: {log_tail(cluster, log)}")
+        return bool(ready())
+
+    waiting.wait_until(ready_or_exited, timeout, interval=0.2, what=what, detail=lambda: log_tail(cluster, log))
 
 
 def log_tail(cluster: FakeCluster, name: str) -> str:
