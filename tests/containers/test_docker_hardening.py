@@ -12,6 +12,7 @@ import os
 import secrets
 import shutil
 import subprocess
+import sys
 import tarfile
 import time
 import uuid
@@ -134,5 +135,50 @@ def test_a_key_given_at_build_time_is_found_which_is_why_it_must_not_be(client, 
     try:
         client.images.build(path=str(tmp_path), tag=tag, buildargs={"API_KEY": key}, rm=True)
         assert key in _history(tag)
+    finally:
+        remove_image(tag)
+
+
+def _scan_image_for_secrets(client, image: str, tmp: Path) -> list[dict]:
+    """detect-secrets (Yelp, PyPI; offline) over the image's config, history and the kit's own files."""
+    import json
+
+    root = tmp / "image"
+    root.mkdir(parents=True)
+    kept = 0
+    for name, data in _image_bytes(client, image):
+        inner = name.split(":", 1)[-1]
+        config = not name.endswith("layer.tar") and ":" not in name
+        if config or inner.startswith(("opt/app/", "models/", "etc/", "tmp/", "root/", "home/")):
+            if b"\0" in data[:1024] or len(data) > 2 << 20:
+                continue  # binaries and big files: not where a pasted key hides
+            out = root / f"{kept:05d}-{Path(inner).name}"
+            out.write_bytes(data)
+            kept += 1
+    (root / "history.txt").write_text(_history(image))
+    scanner = shutil.which("detect-secrets", path=str(Path(sys.executable).parent)) or shutil.which("detect-secrets")
+    assert scanner, "detect-secrets is not installed (a dev dependency: make install)"
+    done = subprocess.run([scanner, "scan", "--all-files", str(root)], capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    return [dict(finding, file=Path(f).name) for f, found in json.loads(done.stdout)["results"].items()
+            for finding in found]
+
+
+def test_detect_secrets_finds_nothing_in_the_serving_image(client, serving_image, tmp_path):
+    findings = _scan_image_for_secrets(client, serving_image, tmp_path)
+    assert findings == [], findings
+
+
+def test_detect_secrets_does_flag_a_key_baked_into_an_image(client, serving_image, tmp_path):
+    from shipml.containers import remove_image
+
+    (tmp_path / "ctx").mkdir()
+    (tmp_path / "ctx" / "Dockerfile").write_text(
+        f"FROM {serving_image}\nENV SHIPML_API_KEY={secrets.token_hex(20)}\n")
+    tag = f"shipml-test-baked-{uuid.uuid4().hex[:8]}:1"
+    try:
+        client.images.build(path=str(tmp_path / "ctx"), tag=tag, rm=True)
+        findings = _scan_image_for_secrets(client, tag, tmp_path / "scan")
+        assert findings, "detect-secrets missed a 40-hex-digit key in ENV"
     finally:
         remove_image(tag)
