@@ -19,7 +19,8 @@ DANGEROUS_MOUNTS = ("/var/run/docker.sock", "/run/docker.sock", "/proc", "/sys",
 WEAK_API_SERVICE: dict[str, Any] = {
     "image": "shipml-serving:0.1.0",
     "ports": ["8080:8080"],
-    "environment": {"SHIPML_API_KEY": "hunter2-prod-key", "SHIPML_LOG_LEVEL": "info"},
+    # the lesson's deliberately leaked key (a made-up value): the scanners are told it is known
+    "environment": {"SHIPML_API_KEY": "hunter2-prod-key", "SHIPML_LOG_LEVEL": "info"},  # pragma: allowlist secret
     "user": "root",
     "privileged": True,
     "cap_add": ["SYS_ADMIN"],
