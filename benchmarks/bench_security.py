@@ -60,10 +60,11 @@ def free_port() -> int:
 
 def prepare(workdir: Path, rows: int) -> dict[str, Path]:
     """An ONNX lr bundle signed by a fresh key, its repository, a trusted folder, a TLS pair."""
+    from shipml.bundle import sign_bundle
     from shipml.data import make_transactions
     from shipml.edge.export import export_bundle
     from shipml.models import train_bundle
-    from shipml.signing import new_keypair, sign_bundle
+    from shipml.signing import new_keypair
     from shipml.tls import make_local_certificate
 
     sk = train_bundle(make_transactions(rows, seed=0), "lr", workdir / "sk", seed=0)

@@ -151,6 +151,18 @@ def verify_bundle(directory: str | Path, *, trusted_keys: Any = None) -> BundleM
     return metadata
 
 
+def sign_bundle(directory: str | Path, private_key: str | Path, signer: str | None = None):
+    """Verify every hash, then sign the manifest with an ed25519 ``private_key`` (:mod:`shipml.signing`).
+
+    Returns the :class:`shipml.signing.Signature` written to ``SIGNATURE.json``; a bundle that does not
+    verify is refused, so a tampered bundle is never blessed.
+    """
+    from shipml import signing  # cryptography: only when signing
+
+    verify_bundle(directory, trusted_keys=False)
+    return signing.write_signature(directory, private_key, signer)
+
+
 def read_metadata(directory: str | Path) -> BundleMetadata:
     """Metadata of a verified bundle (hashes checked; library versions are the loader's job)."""
     return verify_bundle(directory)

@@ -162,15 +162,13 @@ def _payload(manifest: bytes, signer: str, kid: str, signed_at: str) -> bytes:
     return head.encode() + b"\n" + manifest
 
 
-def sign_bundle(bundle: str | Path, private_key: str | Path, signer: str | None = None) -> Signature:
-    """Verify the bundle's hashes, then sign its manifest with ``private_key``; write ``SIGNATURE.json``.
+def write_signature(bundle: str | Path, private_key: str | Path, signer: str | None = None) -> Signature:
+    """Sign the bundle's manifest with ``private_key`` and write ``SIGNATURE.json``.
 
-    Signing a bundle whose hashes do not verify would bless a tampered bundle, so it is refused.
+    Use :func:`shipml.bundle.sign_bundle`, which verifies the hashes first: signing a bundle whose
+    hashes do not match would bless a tampered bundle.
     """
-    from shipml.bundle import verify_bundle
-
     bundle = Path(bundle)
-    verify_bundle(bundle, trusted_keys=False)
     key = _load_private(Path(private_key))
     raw = _raw_public(key.public_key())
     kid = key_id(raw)

@@ -28,7 +28,7 @@ def keyring(tmp_path_factory) -> dict[str, Path]:
 @pytest.fixture
 def signed_lr(lr_bundle, keyring, tmp_path) -> Path:
     """A copy of the lr bundle signed by alice (a trusted key); free to tamper with."""
-    from shipml.signing import sign_bundle
+    from shipml.bundle import sign_bundle
 
     copy = Path(shutil.copytree(lr_bundle, tmp_path / "fraud-lr"))
     sign_bundle(copy, keyring["alice"])
@@ -48,7 +48,7 @@ def edge_lr(tmp_path_factory, lr_bundle) -> Path:
 @pytest.fixture
 def signed_edge(edge_lr, keyring, tmp_path) -> Path:
     """A copy of the edge bundle signed by bob (trusted)."""
-    from shipml.signing import sign_bundle
+    from shipml.bundle import sign_bundle
 
     copy = Path(shutil.copytree(edge_lr, tmp_path / "edge-signed"))
     sign_bundle(copy, keyring["bob"])

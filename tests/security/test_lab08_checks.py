@@ -50,7 +50,8 @@ def test_refuse_passes_the_solution_and_fails_the_shortcuts():
 
 
 def test_signed_needs_the_lab_bundle_and_public_keys_only(tmp_path):
-    from shipml.signing import new_keypair, sign_bundle
+    from shipml.bundle import sign_bundle
+    from shipml.signing import new_keypair
 
     bundle = lab08.lab_bundle(tmp_path / "b", CTX.seed)
     pair = new_keypair("me", tmp_path / "k")

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import httpx
 import pytest
+from shipml.bundle import sign_bundle
 from shipml.edge import update
 from shipml.edge.runtime import OnnxPredictor
-from shipml.signing import sign_bundle
 
 pytestmark = pytest.mark.slow
 

@@ -6,10 +6,10 @@ import json
 import shutil
 
 import pytest
-from shipml.bundle import SIGNATURE_FILE, SUMS_FILE, sha256_file, verify_bundle
+from shipml.bundle import SIGNATURE_FILE, SUMS_FILE, sha256_file, sign_bundle, verify_bundle
 from shipml.errors import BundleError, ShipmlError
 from shipml.predictor import load_predictor
-from shipml.signing import TrustedKeys, new_keypair, read_signature, sign_bundle, verify_signature
+from shipml.signing import TrustedKeys, new_keypair, read_signature, verify_signature
 
 
 def _rehash(bundle) -> None:

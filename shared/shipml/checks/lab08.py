@@ -70,8 +70,8 @@ def _rehash(bundle: Path) -> None:
 
 def make_cases(bundle: str | Path, root: str | Path, seed: int) -> tuple[Path, dict[str, Path]]:
     """A trusted keys folder and one bundle per case of :data:`CASES`, made from ``bundle``."""
-    from shipml.bundle import SIGNATURE_FILE
-    from shipml.signing import new_keypair, sign_bundle
+    from shipml.bundle import SIGNATURE_FILE, sign_bundle
+    from shipml.signing import new_keypair
 
     root = Path(root)
     trusted = root / "trusted"

@@ -29,7 +29,7 @@ def sign(
     signer: str = typer.Option(None, "--signer", help="name recorded as the signer (default: the key's name)"),
 ) -> None:
     """Verify BUNDLE's hashes, then sign its manifest (SHA256SUMS) with KEY: writes SIGNATURE.json."""
-    from shipml.signing import sign_bundle
+    from shipml.bundle import sign_bundle
 
     sig = sign_bundle(bundle, key, signer)
     typer.echo(f"{bundle}: signed by {sig.signer} (key {sig.key_id}) at {sig.signed_at}")
