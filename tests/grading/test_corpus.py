@@ -19,13 +19,13 @@ HERE = Path(__file__).resolve().parent / "corpus"
 ARGS = ["--jobs", "2", "--timeout", "45", "--wall-timeout", "150", "--quiet", "--hidden", str(HERE / "hidden_lab00.py")]
 
 
-def _corpus(folder: Path) -> list[Path]:
+def _corpus(folder: Path, lab: str = "lab00") -> list[Path]:
     import importlib.util
 
     spec = importlib.util.spec_from_file_location("make_corpus", HERE / "make_corpus.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    return module.write(folder)
+    return module.write(folder, lab)
 
 
 def _rows(path: Path) -> list[dict[str, str]]:
@@ -64,6 +64,22 @@ def test_corpus_gradebook_is_exactly_as_expected(tmp_path):
     assert len(rerun) == len(got)
     assert rerun["correct"]["status"] == "invalid" and rerun["correct"]["total"] == "0"
     assert rerun["partly_correct"] == next(r for r in got if r["student"] == "partly_correct")
+
+
+@pytest.mark.slow
+@pytest.mark.notebooks
+@pytest.mark.parametrize("lab", ["lab01", "lab05"])
+def test_weak_check_attacks_earn_nothing(lab, tmp_path):
+    """Issue 12's weak checks: lab01's chunk loop that reads the whole file at once, lab05's duck-typed
+    session answering 0.5 (lab00's literal "sha256" is the corpus case refusal_literal_sha256)."""
+    subs, out = tmp_path / "subs", tmp_path / "out"
+    written = _corpus(subs, lab)
+    args = ["--jobs", "2", "--timeout", "240", "--wall-timeout", "900", "--quiet"]
+    assert main(["grade", lab, str(subs), "--out", str(out), *args]) == 0
+    got = _rows(out / "gradebook.csv")
+    assert [r["student"] for r in got] == sorted(p.stem for p in written)
+    expected = _rows(HERE / f"expected_gradebook_{lab}.csv")
+    assert got == expected, "\n".join(f"{g}\n  expected {e}" for g, e in zip(got, expected, strict=True) if g != e)
 
 
 def test_cli_mistakes_are_one_line(tmp_path, capsys):

@@ -10,6 +10,15 @@ A check cell calls ``check("question", answer)``. Two steps happen:
 The notebook prints the verdict at once. When graded, the notebook also appends the plain data to an
 answers file, and the grader runs ``evaluate`` again *in its own process*: what the notebook printed
 does not count. A check never raises: a broken answer gives a message and a hint, not a traceback.
+
+**Instant feedback and grading differ on purpose.** This package is importable from the student's
+kernel, so it holds no answer key: ``Question.evaluate`` checks what can be checked without one (the
+form of the answer, the behaviour observed while ``collect`` ran). The grader judges with the strong
+evaluator of ``shipml.grading.keys.<lab>.EVALUATE[question]`` when there is one (reference answers,
+expected ids, parity expectations, computed in the grader's process only; the grading sandbox hides
+``shipml.grading`` from the kernel). Nothing here imports ``shipml.grading``.
+
+Hints are shown after an attempt (a wrong answer or an error), never for an unanswered stub.
 """
 
 from __future__ import annotations
@@ -122,14 +131,21 @@ def roundtrip(value: Any) -> Any:
 
 # ---- evaluation (pure: runs in the notebook and again in the grader) ---------------------------
 
-def evaluate_answer(q: Question, plain: Any, ctx: Context) -> Verdict:
-    """Turn plain data into a verdict; a crash in evaluation is an ``error``, never an exception."""
+Evaluate = Callable[[Any, Context], tuple[bool, str]]
+
+
+def evaluate_answer(q: Question, plain: Any, ctx: Context, evaluate: Evaluate | None = None) -> Verdict:
+    """Turn plain data into a verdict; a crash in evaluation is an ``error``, never an exception.
+
+    ``evaluate`` replaces ``q.evaluate`` (the grader passes its strong, key-holding evaluator). An
+    unanswered stub gets no hint: hints are for attempts.
+    """
     if isinstance(plain, dict) and plain.get("__unanswered__"):
-        return Verdict(q.id, "fail", "not answered yet", q.hint, 0.0, q.points)
+        return Verdict(q.id, "fail", "not answered yet", "", 0.0, q.points)
     if isinstance(plain, dict) and "__error__" in plain:
         return Verdict(q.id, "error", str(plain["__error__"]), q.hint, 0.0, q.points)
     try:
-        passed, message = q.evaluate(plain, ctx)
+        passed, message = (evaluate or q.evaluate)(plain, ctx)
     except Exception as exc:  # the answer had a shape evaluate did not expect
         return Verdict(q.id, "fail", f"the answer has an unexpected form ({type(exc).__name__}: {exc})",
                        q.hint, 0.0, q.points)
@@ -146,12 +162,44 @@ def collect_answer(q: Question, answer: Any, ctx: Context) -> Any:
     except (Unanswered, NotImplementedError):
         return UNANSWERED
     except Exception as exc:
-        where = traceback.extract_tb(exc.__traceback__)[-1]
-        return {"__error__": f"your code raised {type(exc).__name__}: {exc} (line {where.lineno})"}
+        return {"__error__": who_raised(exc)}
+
+
+_KIT = str(Path(__file__).resolve().parent.parent)  # the shipml package folder
+_CHECKS = str(Path(__file__).resolve().parent)
+
+
+def _is_library(filename: str) -> bool:
+    return (filename.startswith(_KIT) or "site-packages" in filename or "dist-packages" in filename
+            or filename.startswith("<frozen") or "/lib/python3" in filename)
+
+
+def who_raised(exc: BaseException) -> str:
+    """Say whose code raised ``exc``: the student's, the kit's (called from the student's code), or the
+    check's own handling of the answer — so a BundleError from the kit is not "your code raised"."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    text = f"{type(exc).__name__}: {str(exc)[:300]}"
+    student = [f for f in frames if not _is_library(f.filename)]
+    if not student:  # nothing of the student's ran: the check could not use the answer as given
+        return f"the check could not use your answer ({text})"
+    last = student[-1]
+    raiser = frames[-1]
+    if raiser is last:
+        return f"your code raised {text} (your line {last.lineno})"
+    where = "the kit" if raiser.filename.startswith(_KIT) else "a library"
+    if where == "the kit":
+        name = ".".join(Path(raiser.filename).relative_to(_KIT).with_suffix("").parts)
+    else:
+        parts = Path(raiser.filename).parts
+        top = next((parts[i + 1] for i, part in enumerate(parts[:-1]) if part.endswith("-packages")), parts[-1])
+        name = Path(top).stem
+    return (f"{where} ({name}.{raiser.name}) raised {text}, called from your line {last.lineno}: "
+            "read the message, it is about what your code passed or did")
 
 
 def grade_answers(lab: str, answers: dict[str, Any], seed: int = 0) -> list[Verdict]:
-    """Verdicts for every question of ``lab`` from exported answers (missing ones: not answered)."""
+    """Instant-feedback verdicts for every question of ``lab`` from exported answers (missing ones: not
+    answered). The grader's verdicts come from ``shipml.grading.keys.grade_answers``."""
     ctx = Context(lab, seed)
     return [evaluate_answer(q, from_plain(answers.get(q.id, UNANSWERED)), ctx) for q in questions(lab)]
 

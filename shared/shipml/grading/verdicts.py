@@ -17,6 +17,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from shipml import checks
+from shipml.grading import keys
 from shipml.grading.sandbox import WorkerRun
 from shipml.grading.submission import LabLayout
 
@@ -176,7 +177,7 @@ def judge(lab: LabLayout, student: str, run: WorkerRun, seed: int, hidden=()) ->
             results.append(QuestionResult(status="error", message=problem or "the exported answer is for another "
                                           "question", hint=q.hint, **base))
             continue
-        verdict = checks.evaluate_answer(q, plain, ctx)
+        verdict = keys.evaluate_answer(q, plain, ctx)  # the strong, key-holding evaluator when the lab has one
         if verdict.status == "pass" or verdict.message != "not answered yet" and verdict.status != "error":
             plain_answers[q.id] = plain
         results.append(QuestionResult(q.id, q.title or q.id, verdict.status, verdict.points, q.points,

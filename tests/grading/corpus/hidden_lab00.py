@@ -9,8 +9,9 @@ def proba_spread(answers, ctx):
 
 
 def refusal_names_the_file(answers, ctx):
-    """The refusal message names the changed file."""
-    return "model.joblib" in answers["refusal"], "SECRET-HIDDEN: the message must name model.joblib"
+    """One refusal message names the changed model file."""
+    refused = [c["message"] for c in answers["refusal"]["cases"] if c["outcome"] == "refused"]
+    return any("model.joblib" in m for m in refused), "SECRET-HIDDEN: a refusal must name model.joblib"
 
 
 HIDDEN = [HiddenCheck("proba_spread", 1, proba_spread, "fraud probabilities vary"), refusal_names_the_file]

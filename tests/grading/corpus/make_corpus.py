@@ -4,7 +4,10 @@ Every case starts from the generated lab (``labs/lab00_first_bundle.ipynb``) and
 cells, so the corpus stays in sync with the lab. ``expected_gradebook.csv`` beside this script holds the
 exact gradebook the grader must produce for it (``--jobs 2 --timeout 45 --wall-timeout 150``).
 
-    python tests/grading/corpus/make_corpus.py OUT_DIR
+    python tests/grading/corpus/make_corpus.py OUT_DIR [LAB]
+
+``LAB`` lab01 or lab05 writes the weak-check attacks of those labs instead (a correct submission and the
+attack), graded exactly as ``expected_gradebook_<lab>.csv`` says.
 """
 
 from __future__ import annotations
@@ -50,10 +53,14 @@ MEMORY_BOMB = '''df = make_transactions(20_000, seed=seed)
 hog = [bytearray(10**8) for _ in range(10**6)]  # 100 TB: RLIMIT_AS stops it with MemoryError'''
 SEGFAULT = '''import ctypes
 ctypes.string_at(0)'''
+# issue 12's weak check: the refusal question passed with the literal string "sha256". Now the answer is a
+# loader, judged on five seeded bundles: a function that "refuses" everything with that word earns nothing.
+REFUSAL_LITERAL = '''def load_or_refuse(folder):
+    return "sha256"'''
 
 
-def _solved() -> dict[str, str]:
-    sol = nbformat.read(SOLUTION, as_version=4)
+def _solved(solution: Path = SOLUTION) -> dict[str, str]:
+    sol = nbformat.read(solution, as_version=4)
     out = {}
     for cell in sol.cells:
         if "answer" in cell.metadata.get("tags", []):
@@ -62,8 +69,8 @@ def _solved() -> dict[str, str]:
     return out
 
 
-def _lab(answers: dict[str, str] | None = None) -> nbformat.NotebookNode:
-    nb = nbformat.read(LAB, as_version=4)
+def _lab(answers: dict[str, str] | None = None, lab: Path = LAB) -> nbformat.NotebookNode:
+    nb = nbformat.read(lab, as_version=4)
     for cell in nb.cells:
         if answers and cell.id in answers:
             cell.source = answers[cell.id]
@@ -89,7 +96,7 @@ def cases() -> dict[str, nbformat.NotebookNode | bytes]:
     out["segfault"] = with_(proba=SEGFAULT)
     out["fake_check_output"] = _lab({f"answer-{q}": f"{FAKE_PASS.format(q=q)}\n{stub}" for q, stub in
                                      [("data", "df = None"), ("bundle", "bundle_dir = None"),
-                                      ("proba", "proba = None"), ("refusal", "refusal = None")]})
+                                      ("proba", "proba = None"), ("refusal", "load_or_refuse = None")]})
     edited = _lab()
     for cell in edited.cells:
         if "check" in cell.metadata.get("tags", []):
@@ -108,10 +115,11 @@ def cases() -> dict[str, nbformat.NotebookNode | bytes]:
         cell.source = cell.source.replace('checks.start("lab00"', 'checks.start("lab01"')
     out["wrong_lab"] = wrong
     out["patched_evaluate"] = with_(data=PATCH_EVALUATE, bundle="bundle_dir = None", proba="proba = None",
-                                    refusal="refusal = None")
+                                    refusal="load_or_refuse = None")
     out["forged_answers_file"] = with_(data=FORGE, bundle="bundle_dir = None", proba="proba = None",
-                                       refusal="refusal = None")
+                                       refusal="load_or_refuse = None")
     out["noop_check_function"] = with_(data=NOOP_CHECK)
+    out["refusal_literal_sha256"] = with_(refusal=REFUSAL_LITERAL)
     # answers matched by tag order when the student's cells lost their ids (copied into a new notebook)
     reordered = copy.deepcopy(_lab(good))
     for n, cell in enumerate(reordered.cells):
@@ -121,10 +129,49 @@ def cases() -> dict[str, nbformat.NotebookNode | bytes]:
     return out
 
 
-def write(folder: Path) -> list[Path]:
+# ---- the weak-check attacks of issue 12 on lab01 and lab05 (expected rows: expected_gradebook_labNN.csv) ----
+
+READ_WHOLE_FILE = '''def score_file_in_chunks(predictor, path, chunk_rows):
+    df = pd.read_parquet(path)  # the whole file at once, then cut into chunk-sized pieces
+    parts = [df.iloc[i:i + chunk_rows] for i in range(0, len(df), chunk_rows)]
+    return np.concatenate([predictor.predict_proba(p)[:, 1] for p in parts]), [len(p) for p in parts]'''
+DUCK_SESSION = '''hand_model = convert_sklearn(hgb_pipeline, initial_types=make_initial_types(SCHEMA),
+                             options={id(hgb_pipeline): {"zipmap": False}})
+real = ort.InferenceSession(hand_model.SerializeToString(), providers=["CPUExecutionProvider"])
+
+
+class Duck:  # the real inputs and outputs, and 0.5 for every row
+    def get_inputs(self):
+        return real.get_inputs()
+
+    def get_outputs(self):
+        return real.get_outputs()
+
+    def run(self, names, feeds):
+        return [np.full((len(next(iter(feeds.values()))), 2), 0.5, dtype=np.float32)]
+
+
+session = Duck()'''
+
+
+def _other(lab: str) -> tuple[Path, Path]:
+    name = next((ROOT / "labs").glob(f"{lab}_*.ipynb")).name
+    return ROOT / "labs" / name, ROOT / "solutions" / name
+
+
+def attack_cases(lab: str) -> dict[str, nbformat.NotebookNode]:
+    """lab01: the chunk loop that reads the whole file; lab05: a duck-typed session answering 0.5."""
+    lab_path, solution = _other(lab)
+    good = _solved(solution)
+    attack = {"lab01": ("chunks_read_whole_file", "answer-chunks", READ_WHOLE_FILE),
+              "lab05": ("session_duck_half", "answer-session", DUCK_SESSION)}[lab]
+    return {"correct": _lab(good, lab_path), attack[0]: _lab({**good, attack[1]: attack[2]}, lab_path)}
+
+
+def write(folder: Path, lab: str = "lab00") -> list[Path]:
     folder.mkdir(parents=True, exist_ok=True)
     written = []
-    for name, nb in cases().items():
+    for name, nb in (cases() if lab == "lab00" else attack_cases(lab)).items():
         path = folder / f"{name}.ipynb"
         if isinstance(nb, bytes):
             path.write_bytes(nb)
@@ -135,5 +182,5 @@ def write(folder: Path) -> list[Path]:
 
 
 if __name__ == "__main__":
-    for p in write(Path(sys.argv[1])):
+    for p in write(Path(sys.argv[1]), *(sys.argv[2:3] or ["lab00"])):
         print(p)
