@@ -5,6 +5,9 @@ The submissions are the correct solution, the unsolved lab and a partly correct 
 the wall-clock limit and never blocks the rest.
 
     python benchmarks/bench_grading.py --n 30 --jobs 2 --json benchmarks/results/bench_grading.json
+
+``--sandboxes docker,bwrap,none`` grades the same submissions once per sandbox in one run (no stuck one),
+to compare the seconds per submission the sandbox costs; the figures record the commit and the load.
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ def make_submissions(folder: Path, n: int, stuck: bool) -> None:
     spec = importlib.util.spec_from_file_location("make_corpus", ROOT / "tests/grading/corpus/make_corpus.py")
     corpus = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(corpus)
-    cases = corpus.cases()
+    cases = corpus.cases("lab00")
     kinds = ["correct", "empty", "partly_correct"]
     folder.mkdir(parents=True)
     for i in range(n):
@@ -45,14 +48,18 @@ def main() -> None:
     parser.add_argument("--wall-timeout", type=float, default=120)
     parser.add_argument("--stuck", action=argparse.BooleanOptionalAction, default=True)
     parser.add_argument("--json", type=Path)
+    parser.add_argument("--sandboxes", help="compare these sandboxes on the same submissions, e.g. docker,none")
     args = parser.parse_args()
+    if args.sandboxes:
+        compare(args)
+        return
 
-    from shipml.grading import Settings, grade
+    from shipml.grading import GradeOptions, grade
 
     work = Path(tempfile.mkdtemp(prefix="bench-grading-"))
     try:
         make_submissions(work / "subs", args.n, args.stuck)
-        settings = Settings(cell_timeout=args.timeout, wall_timeout=args.wall_timeout, jobs=args.jobs)
+        settings = GradeOptions(cell_timeout=args.timeout, wall_timeout=args.wall_timeout, jobs=args.jobs)
         started = time.perf_counter()
         results = grade("lab00", work / "subs", work / "out", settings, progress=True)
         wall = time.perf_counter() - started
@@ -81,6 +88,45 @@ def main() -> None:
         args.json.with_suffix(".md").write_text(
             f"Grading lab00 with `shipml grade --jobs {args.jobs}` ({figures['machine']}, "
             f"load {figures['load_average_1m']}):\n\n" + "\n".join(table) + "\n")
+
+
+def compare(args: argparse.Namespace) -> None:
+    """Seconds per submission with each sandbox, same submissions, one run (rounds alternate sandboxes)."""
+    import subprocess
+
+    from shipml.grading import GradeOptions, grade
+
+    kinds = args.sandboxes.split(",")
+    work = Path(tempfile.mkdtemp(prefix="bench-grading-"))
+    seconds: dict[str, list[float]] = {k: [] for k in kinds}
+    statuses: dict[str, Counter] = {k: Counter() for k in kinds}
+    loads = []
+    try:
+        make_submissions(work / "subs", args.n, stuck=False)
+        for round_ in range(2):  # alternate, so a change of load hits every sandbox alike
+            for kind in kinds if round_ == 0 else kinds[::-1]:
+                settings = GradeOptions(cell_timeout=args.timeout, wall_timeout=args.wall_timeout, jobs=args.jobs,
+                                    sandbox=kind)
+                started = time.perf_counter()
+                results = grade("lab00", work / "subs", work / f"out-{kind}-{round_}", settings, progress=False)
+                seconds[kind].append((time.perf_counter() - started) / len(results))
+                statuses[kind].update(r.status for r in results)
+                loads.append(os.getloadavg()[0])
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=ROOT).stdout
+    figures = {
+        "lab": "lab00", "submissions": args.n, "jobs": args.jobs, "commit": commit.strip(),
+        "seconds_per_submission": {k: [round(x, 2) for x in v] for k, v in seconds.items()},
+        "mean_seconds_per_submission": {k: round(sum(v) / len(v), 2) for k, v in seconds.items()},
+        "statuses": {k: dict(v) for k, v in statuses.items()},
+        "machine": f"{platform.machine()}, {os.cpu_count()} cores (shared), Python {platform.python_version()}",
+        "load_average_1m": [round(x, 1) for x in loads],
+    }
+    print(json.dumps(figures, indent=1))
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(figures, indent=1) + "\n")
 
 
 if __name__ == "__main__":

@@ -97,6 +97,17 @@ def cluster() -> Check:
     return Check("cluster", False, f"no kind cluster, and no fake-node control plane: {reason}")
 
 
+def grading_sandbox() -> Check:
+    """Which sandbox ``shipml grade`` uses here (docker, bubblewrap, or none: then it refuses by default)."""
+    try:
+        from shipml.grading.sandbox import describe
+
+        line = describe()
+    except ImportError as exc:  # an install without the grading extras
+        return Check("grading sandbox", False, f"grading is not installed ({exc.name} missing)")
+    return Check("grading sandbox", not line.startswith("none"), line)
+
+
 REQUIREMENTS = {"docker": docker_engine, "cluster": cluster}
 
 
@@ -137,7 +148,7 @@ def environment_report() -> Report:
     kubectl = tool("kubectl", "version", "--client")
     go = tool("go", "version")
     orchestration = cluster()
-    report.checks = [docker, kind, kubectl, go, orchestration]
+    report.checks = [docker, kind, kubectl, go, orchestration, grading_sandbox()]
     extras = extras_installed()
 
     def needs(*names: str) -> str:

@@ -5,10 +5,26 @@ from __future__ import annotations
 import csv
 import json
 
+import pytest
 from shipml.grading import hidden, report, verdicts
-from shipml.grading.sandbox import WorkerRun
+from shipml.grading.runner import WorkerRun
 
 GOOD_REFUSAL = json.dumps({"question": "refusal", "answer": "x: model.joblib does not match its sha256"})
+
+
+@pytest.fixture(autouse=True)
+def plain_evaluator(monkeypatch):
+    """These tests are about *which* answers count; the answer keys' own verdicts are tests/test_checks.py's.
+    Here an answer passes when it is the string above (no reference model is trained)."""
+    from shipml import checks
+
+    def evaluate(q, plain, ctx):
+        if isinstance(plain, dict) and plain.get("__unanswered__"):
+            return checks.Verdict(q.id, "fail", "not answered yet", "", 0.0, q.points)
+        ok = isinstance(plain, str) and "model.joblib" in plain
+        return checks.Verdict(q.id, "pass" if ok else "fail", "ok" if ok else "wrong", "", q.points * ok, q.points)
+
+    monkeypatch.setattr(verdicts, "evaluate", evaluate)
 
 
 def _run(lab, records=None, stop_at=None, halt=None, errors=None, wall=False):
@@ -107,3 +123,36 @@ def test_gradebook_rows_are_replaced_not_duplicated(lab00, tmp_path):
     report.write_gradebook(book, [better])
     rows = list(csv.DictReader(book.open()))
     assert [(r["student"], r["total"]) for r in rows] == [("amy", "1"), ("bo", "0")]
+
+
+def test_arrays_of_plain_dtypes_only(lab00):
+    import tracemalloc
+
+    bomb = json.dumps({"question": "proba", "answer": {"__ndarray__": [0.0], "dtype": "(190000000,)f8",
+                                                        "shape": [1]}})
+    tracemalloc.start()
+    result = verdicts.judge(lab00, "s", _run(lab00, {"check-proba": [bomb]}), 0)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert peak < 50 * 2**20  # the sub-array dtype was refused, not allocated (1.5 GB)
+    assert _status(result)["proba"] == ("error", 0.0) and result.status == "tampered"
+    for answer in [{"__ndarray__": [1] * 10, "dtype": "<f8", "shape": [10**9]},
+                   {"__ndarray__": ["a"], "dtype": "<U1", "shape": [1]},
+                   {"__ndarray__": [0.0], "dtype": "O", "shape": [1]}]:
+        line = json.dumps({"question": "proba", "answer": answer})
+        assert _status(verdicts.judge(lab00, "s", _run(lab00, {"check-proba": [line]}), 0))["proba"][0] == "error"
+
+
+def test_names_that_look_like_formulas_are_escaped(lab00, tmp_path):
+    book = tmp_path / "gradebook.csv"
+    report.write_gradebook(book, [verdicts.judge(lab00, "=HYPERLINK(1)", _run(lab00), 0),
+                                  verdicts.judge(lab00, "+1", _run(lab00), 0)])
+    report.write_gradebook(book, [verdicts.judge(lab00, "=HYPERLINK(1)", _run(lab00), 0)])
+    students = [r["student"] for r in csv.DictReader(book.open())]
+    assert students == ["'+1", "'=HYPERLINK(1)"]
+
+
+def test_a_worker_that_fails_says_why(lab00):
+    run = WorkerRun([], returncode=1, seconds=1.0, wall_limit=60, log_tail="ModuleNotFoundError: No module named x")
+    result = verdicts.judge(lab00, "s", run, 0)
+    assert result.status == "grader_error" and "No module named x" in result.detail

@@ -28,6 +28,7 @@ from typing import Any
 
 from shipml import checks
 from shipml.errors import ShipmlError
+from shipml.grading.results import QuestionResult
 
 
 @dataclass(frozen=True)
@@ -68,9 +69,8 @@ def load_hidden(path: Path | None) -> list[HiddenCheck]:
     return out
 
 
-def run_hidden(hidden: Sequence[HiddenCheck], answers: dict[str, Any], ctx: checks.Context) -> list:
-    from shipml.grading.verdicts import QuestionResult
-
+def run_hidden(hidden: Sequence[HiddenCheck], answers: dict[str, Any], ctx: checks.Context) -> list[QuestionResult]:
+    """Each hidden check on the plain answers; a crash or a missing answer is that check's status."""
     results = []
     for h in hidden:
         base = dict(id=h.id, title=h.title or h.id, max_points=h.points, hidden=True)

@@ -11,7 +11,7 @@ import json
 from collections.abc import Iterable
 from pathlib import Path
 
-from shipml.grading.verdicts import SubmissionResult
+from shipml.grading.results import SubmissionResult
 
 FIXED_HEAD = ["student", "lab"]
 FIXED_TAIL = ["total", "max_total", "status", "detail"]
@@ -19,12 +19,20 @@ ICON = {"pass": "✅", "fail": "❌", "error": "💥", "timeout": "⏱️", "not
         "exited": "🚪"}
 
 
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
 def _points(x: float) -> str:
     return f"{x:g}"
 
 
+def cell(text: str) -> str:
+    """A CSV cell a spreadsheet shows as text: a leading ``= + - @`` (a formula) gets a ``'`` in front."""
+    return f"'{text}" if text.startswith(FORMULA_START) else text
+
+
 def row(result: SubmissionResult) -> dict[str, str]:
-    out = {"student": result.student, "lab": result.lab}
+    out = {"student": cell(result.student), "lab": result.lab}
     for q in result.questions:
         out[q.id] = _points(q.points)
         out[f"{q.id}_status"] = q.status
@@ -32,7 +40,7 @@ def row(result: SubmissionResult) -> dict[str, str]:
         out[f"hidden_{q.id}"] = _points(q.points)
         out[f"hidden_{q.id}_status"] = q.status
     out.update(total=_points(result.total), max_total=_points(result.max_total), status=result.status,
-               detail=result.detail.replace("\n", " ")[:300])
+               detail=cell(result.detail.replace("\n", " ")[:300]))
     return out
 
 
@@ -48,7 +56,7 @@ def write_gradebook(path: Path, results: Iterable[SubmissionResult]) -> Path:
                 rows[(r["student"], r["lab"])] = r
     for result in results:
         r = row(result)
-        rows[(result.student, result.lab)] = r
+        rows[(r["student"], result.lab)] = r
         columns += [c for c in r if c not in FIXED_HEAD + FIXED_TAIL and c not in columns]
     fields = FIXED_HEAD + columns + FIXED_TAIL
     tmp = path.with_suffix(".csv.tmp")
@@ -64,7 +72,7 @@ def write_gradebook(path: Path, results: Iterable[SubmissionResult]) -> Path:
 def feedback_markdown(result: SubmissionResult) -> str:
     lines = [f"# {result.lab} · feedback for {result.student}", "",
              f"**Score: {_points(result.total)} / {_points(result.max_total)}** · status: `{result.status}`", ""]
-    if result.status in ("invalid", "wrong_lab", "grader_error"):
+    if result.status in ("invalid", "wrong_lab", "ambiguous", "grader_error"):
         lines += [f"Your submission was not run: {result.detail}.", ""]
     elif result.status in ("timeout", "exited", "kernel_died"):
         after = (" Questions after that point were not run." if any(q.status == "not_run" for q in result.questions)
@@ -88,6 +96,8 @@ def feedback_markdown(result: SubmissionResult) -> str:
         if q.hint:
             lines.append(f"\n*Hint:* {q.hint}")
         lines.append("")
+    if result.notes:
+        lines += ["## Notes from the grader", ""] + [f"- {n}" for n in result.notes] + [""]
     if result.hidden:
         lines += ["Hidden checks test your answers on cases you have not seen; their details stay with "
                   "your instructor.", ""]

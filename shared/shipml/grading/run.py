@@ -1,93 +1,151 @@
-"""Grade a folder of submissions: rebuild, run in parallel child processes, judge here, write reports."""
+"""Grade a folder of submissions: rebuild, run each in its sandbox (in parallel), judge here, write reports.
+
+Before any submission runs the grader imports every module it will use and hashes the package and
+``labs/``; before judging each row it hashes them again and refuses to judge once anything changed.
+The gradebook is rewritten as each row finishes, so a crash keeps what was graded.
+"""
 
 from __future__ import annotations
 
-import secrets
+import queue
 import shutil
+import tempfile
 from concurrent.futures import ThreadPoolExecutor, as_completed
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
+import nbformat
 from tqdm.auto import tqdm
 
+from shipml.errors import ShipmlError
 from shipml.grading import hidden as hidden_mod
-from shipml.grading import report, submission, verdicts
+from shipml.grading import keys, kit, report, submission, verdicts
 from shipml.grading.limits import Limits
-from shipml.grading.sandbox import WorkerRun, run_worker
+from shipml.grading.results import SubmissionResult
+from shipml.grading.runner import WorkerRun, kill_all, run_worker
+from shipml.grading.sandbox import Box, choose, etc_files, slot_uids
+
+KIT_CHANGED = "not judged: the kit or labs/ changed during the run"
 
 
 @dataclass(frozen=True)
-class Settings:
+class GradeOptions:
     cell_timeout: float = 120.0
     wall_timeout: float = 900.0
     jobs: int = 2
     seed: int = 0
-    sandbox: str = "none"
+    sandbox: str = "auto"
     limits: Limits = Limits()
     output_cap: int = 200_000  # bytes of outputs kept per cell in the executed notebook
     kernel: str = "shipml"
+    job_mib: int = 256  # size cap of a sandbox's job folder
 
 
-def _run_one(lab: submission.LabLayout, sub: submission.Submission, out: Path, settings: Settings) -> WorkerRun:
+def _run_one(lab: submission.LabLayout, sub: submission.Submission, out: Path, settings: GradeOptions,
+             box: Box, uids: queue.Queue) -> WorkerRun:
     job_dir = out / "work" / lab.lab / sub.student
     shutil.rmtree(job_dir, ignore_errors=True)
-    scratch = job_dir / "scratch"
-    scratch.mkdir(parents=True)
+    job_dir.mkdir(parents=True)
     rebuilt = job_dir / "rebuilt.ipynb"
-    import nbformat
-
     nbformat.write(submission.rebuild(lab, sub), rebuilt)
-    executed = out / "executed" / lab.lab / f"{sub.student}.ipynb"
-    executed.parent.mkdir(parents=True, exist_ok=True)
-    executed.unlink(missing_ok=True)
-    partial = job_dir / "executed.ipynb"  # inside the job folder: the only one a container can write
-    answers = job_dir / f"answers-{secrets.token_hex(8)}.jsonl"
+    answers = job_dir / "answers.jsonl"
     job = {
-        "input": str(rebuilt), "output": str(partial), "answers": str(answers), "cwd": str(scratch),
-        "log": str(job_dir / "worker.log"), "kernel": settings.kernel, "cell_timeout": settings.cell_timeout,
+        "input": str(rebuilt), "output": str(job_dir / "executed.ipynb"), "answers": str(answers),
+        "cwd": str(job_dir / "scratch"), "kernel": settings.kernel, "cell_timeout": settings.cell_timeout,
         "output_cap": settings.output_cap, "limits": settings.limits.to_dict(),
         "parameters": {"seed": settings.seed, "answers_path": str(answers), "grading": True},
     }
+    uid = uids.get()
     try:
-        return run_worker(job, job_dir, settings.wall_timeout, settings.sandbox)
+        return run_worker(job, job_dir, settings.wall_timeout, replace(box, uid=uid, job_mib=settings.job_mib))
     finally:
-        shutil.rmtree(scratch, ignore_errors=True)
-        if partial.is_file() and not partial.is_symlink():
-            shutil.copyfile(partial, executed)
+        uids.put(uid)
+        if box.kind == "none":
+            shutil.rmtree(job_dir / "scratch", ignore_errors=True)
 
 
-def grade(lab_id: str, submissions_dir: Path, out: Path, settings: Settings = Settings(),
-          hidden_path: Path | None = None, progress: bool = True) -> list[verdicts.SubmissionResult]:
+def _save_executed(out: Path, lab: str, student: str, run: WorkerRun) -> None:
+    executed = out / "executed" / lab / f"{student}.ipynb"
+    executed.parent.mkdir(parents=True, exist_ok=True)
+    executed.unlink(missing_ok=True)
+    if run.notebook:
+        executed.write_text(run.notebook)
+
+
+def grade(lab_id: str, submissions_dir: Path, out: Path, settings: GradeOptions = GradeOptions(),
+          hidden_path: Path | None = None, progress: bool = True) -> list[SubmissionResult]:
     """Grade every submission in ``submissions_dir``; write gradebook, feedback and executed notebooks."""
+    submissions_dir, out = Path(submissions_dir).resolve(), Path(out).resolve()
+    hidden_path = Path(hidden_path).resolve() if hidden_path else None
     lab = submission.layout(lab_id)
+    kind = choose(settings.sandbox)
+    needs = lab.requires()
+    if needs and kind != "none":
+        raise ShipmlError(
+            f"{lab_id} needs {', '.join(needs)}, which no sandbox gives a submission: grade it with --sandbox none "
+            "(unsafe: trusted submissions only)")
+    kit.preimport()
+    keys.warm(lab_id, settings.seed)  # the answer key's references, computed here before any submission runs
+    labs_dir = lab.path.parent
+    before = kit.fingerprint(labs=labs_dir)
     hidden = hidden_mod.load_hidden(hidden_path)
-    subs = [submission.read(s, lab_id) for s in submission.find_submissions(Path(submissions_dir))]
-    out = Path(out)
+    subs = [submission.read(s, lab_id) for s in submission.find_submissions(submissions_dir, lab_id)]
     out.mkdir(parents=True, exist_ok=True)
-    results: list[verdicts.SubmissionResult] = []
-    runnable = [s for s in subs if not s.problem]
+    book = out / "gradebook.csv"
+    results: list[SubmissionResult] = []
+
+    def finish(result: SubmissionResult) -> None:
+        results.append(result)
+        report.write_result(out, result)
+        report.write_gradebook(book, [result])
+
     for s in subs:
         if s.problem:
-            results.append(verdicts.not_graded(s.student, lab_id, lab, s.status, s.problem, hidden))
-    bar = tqdm(total=len(subs), desc=f"grading {lab_id}", unit="submission", disable=not progress)
+            finish(verdicts.not_graded(s.student, lab_id, lab, s.status, s.problem, hidden, s.notes))
+    runnable = [s for s in subs if not s.problem]
+    bar = tqdm(total=len(subs), desc=f"grading {lab_id} ({kind})", unit="submission", disable=not progress)
     bar.update(len(subs) - len(runnable))
-    with ThreadPoolExecutor(max_workers=max(1, settings.jobs)) as pool:
-        futures = {pool.submit(_run_one, lab, s, out, settings): s for s in runnable}
-        for future in as_completed(futures):
-            s = futures[future]
-            try:
-                result = verdicts.judge(lab, s.student, future.result(), settings.seed, hidden)
-            except Exception as exc:  # a grader bug must not lose the other students' rows
-                result = verdicts.not_graded(s.student, lab_id, lab, "grader_error",
-                                             f"{type(exc).__name__}: {exc}", hidden)
-            result.notes = s.notes + result.notes
-            results.append(result)
-            report.write_result(out, result)
-            bar.update(1)
+    uids: queue.Queue = queue.Queue()
+    slots = slot_uids(settings.jobs)
+    for uid in slots:
+        uids.put(uid)
+    with tempfile.TemporaryDirectory(prefix="shipml-kit-") as staging:
+        staged_kit, staged_grader = kit.stage(Path(staging))
+        box = Box(kind, staged_kit, staged_grader, etc=etc_files(Path(staging), slots))
+        broken: list[str] = []
+        pool = ThreadPoolExecutor(max_workers=max(1, settings.jobs))
+        futures = {pool.submit(_run_one, lab, s, out, settings, box, uids): s for s in runnable}
+        try:
+            for future in as_completed(futures):
+                s = futures[future]
+                broken = broken or kit.changed(before, kit.fingerprint(labs=labs_dir))
+                if broken:
+                    for f in futures:
+                        f.cancel()
+                    result = verdicts.not_graded(s.student, lab_id, lab, "grader_error",
+                                                 f"{KIT_CHANGED} ({', '.join(broken[:5])})", hidden)
+                else:
+                    result = _judge(lab, s, future, settings, hidden, out)
+                finish(result)
+                bar.update(1)
+        except BaseException:  # Ctrl-C or SIGTERM: no sandbox outlives the grader
+            for f in futures:
+                f.cancel()
+            kill_all()
+            raise
+        finally:
+            pool.shutdown(wait=True)
     bar.close()
-    for r in results:
-        if r.status in ("invalid", "wrong_lab"):
-            report.write_result(out, r)
     results.sort(key=lambda r: r.student)
-    report.write_gradebook(out / "gradebook.csv", results)
     return results
+
+
+def _judge(lab, s, future, settings: GradeOptions, hidden, out: Path) -> SubmissionResult:
+    try:
+        run = future.result()
+        _save_executed(out, lab.lab, s.student, run)
+        result = verdicts.judge(lab, s.student, run, settings.seed, hidden)
+    except Exception as exc:  # a grader bug must not lose the other students' rows
+        result = verdicts.not_graded(s.student, lab.lab, lab, "grader_error", f"{type(exc).__name__}: {exc}", hidden)
+    result.notes = s.notes + result.notes
+    return result

@@ -13,58 +13,37 @@ notebook stopped before this question, or the submission could not be read).
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from shipml import checks
 from shipml.grading import keys
-from shipml.grading.sandbox import WorkerRun
+from shipml.grading import plain as plain_data
+from shipml.grading.hidden import run_hidden
+from shipml.grading.results import QUESTION_STATUSES, SUBMISSION_STATUSES, QuestionResult, SubmissionResult
+from shipml.grading.runner import WorkerRun
 from shipml.grading.submission import LabLayout
 
-QUESTION_STATUSES = ("pass", "fail", "error", "timeout", "not_run", "kernel_died", "exited")
-SUBMISSION_STATUSES = ("ok", "tampered", "timeout", "exited", "kernel_died", "invalid", "wrong_lab", "grader_error")
+__all__ = ["QUESTION_STATUSES", "SUBMISSION_STATUSES", "QuestionResult", "SubmissionResult", "answer_keys",
+           "evaluate", "judge", "not_graded"]
 
 
-@dataclass
-class QuestionResult:
-    id: str
-    title: str
-    status: str
-    points: float
-    max_points: float
-    message: str = ""
-    hint: str = ""
-    hidden: bool = False
-
-
-@dataclass
-class SubmissionResult:
-    student: str
-    lab: str
-    status: str
-    detail: str = ""
-    questions: list[QuestionResult] = field(default_factory=list)
-    hidden: list[QuestionResult] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
-    seconds: float = 0.0
-
-    @property
-    def total(self) -> float:
-        return sum(q.points for q in self.questions + self.hidden)
-
-    @property
-    def max_total(self) -> float:
-        return sum(q.max_points for q in self.questions + self.hidden)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {**asdict(self), "total": self.total, "max_total": self.max_total}
-
-
-def not_graded(student: str, lab: str, layout: LabLayout, status: str, detail: str, hidden=()) -> SubmissionResult:
+def not_graded(student: str, lab: str, layout: LabLayout, status: str, detail: str, hidden=(),
+               notes: list[str] | None = None) -> SubmissionResult:
     """Every question ``not_run``: the submission could not be read, or is for another lab."""
     qs = [QuestionResult(q.id, q.title or q.id, "not_run", 0.0, q.points, detail) for q in checks.questions(lab)]
     hs = [QuestionResult(h.id, h.title or h.id, "not_run", 0.0, h.points, detail, hidden=True) for h in hidden]
-    return SubmissionResult(student, lab, status, detail, qs, hs)
+    return SubmissionResult(student, lab, status, detail, qs, hs, list(notes or []))
+
+
+def answer_keys(lab: str):
+    """``shipml.grading.keys.<lab>`` (grader-only answer keys), or None when the lab has none."""
+    return keys.module(lab)
+
+
+def evaluate(q: checks.Question, plain: Any, ctx: checks.Context) -> checks.Verdict:
+    """The grader's verdict: the answer key's strong evaluator when the lab has one, else the question's own."""
+    return keys.evaluate_answer(q, plain, ctx)
 
 
 def _halt(run: WorkerRun) -> tuple[int | None, str, str]:
@@ -87,9 +66,13 @@ def _halt(run: WorkerRun) -> tuple[int | None, str, str]:
             return halt["index"], "exited", f"the kernel exited (exit code {rc}): sys.exit/os._exit stops grading"
         why = f"signal {-rc}" if isinstance(rc, int) else "unknown cause"
         return halt["index"], "kernel_died", f"the kernel died ({why}): too much memory, or a crash"
+    if not done and not started:
+        last = f": {run.log_tail}" if run.log_tail else ""
+        return -1, "grader_error", f"the grading worker failed before running a cell (exit {run.returncode}){last}"
     if not done:
         index = running if running is not None else (started[-1] + 1 if started else 0)
-        return index, "kernel_died", f"the grading process stopped unexpectedly (exit {run.returncode})"
+        last = f": {run.log_tail}" if run.log_tail else ""
+        return index, "kernel_died", f"the grading process stopped unexpectedly (exit {run.returncode}){last}"
     return None, "", ""
 
 
@@ -98,8 +81,10 @@ def _parse_record(line: str) -> tuple[str | None, Any, str]:
         record = json.loads(line)
         if not isinstance(record, dict) or set(record) != {"question", "answer"}:
             return None, None, "an answer record of the wrong shape"
-        return str(record["question"]), checks.from_plain(record["answer"]), ""
-    except (ValueError, TypeError, RecursionError, KeyError) as exc:
+        return str(record["question"]), plain_data.decode(record["answer"]), ""
+    except plain_data.NotPlain as exc:
+        return None, None, f"an answer that is not plain data: {exc}"
+    except (ValueError, TypeError, RecursionError, KeyError, MemoryError) as exc:
         return None, None, f"an unreadable answer record ({type(exc).__name__})"
 
 
@@ -118,84 +103,105 @@ def _by_lab_index(lab: LabLayout, run: WorkerRun) -> WorkerRun:
                 continue
             e = {**e, "index": where[e["id"]]}
         events.append(e)
-    return WorkerRun(events, run.wall_timeout, run.returncode, run.seconds, run.killed_groups, run.wall_limit)
+    return replace(run, events=events)
+
+
+@dataclass
+class _Tally:
+    """What judging one run collects besides the question results."""
+
+    tampered: list[str] = field(default_factory=list)
+    answers: dict[str, Any] = field(default_factory=dict)  # plain answers for the hidden checks
+
+
+def _cell_problems(lab: LabLayout, cells: dict[int, dict]) -> list[str]:
+    out: list[str] = []
+    for index, event in sorted(cells.items()):
+        out += [f"cell {index}: {p}" for p in event.get("problems", [])]
+        if event.get("records") and index not in lab.check_cells:
+            out.append(f"cell {index} (not a check cell) wrote {len(event['records'])} answer record(s)")
+    return out
+
+
+def _answer_cells_failed(q: checks.Question, segment: list[dict], base: dict) -> QuestionResult | None:
+    """The result when the student's own cells of this question raised, timed out or exited."""
+    raised = next((e for e in segment if e.get("status") in ("error", "timeout")), None)
+    if raised is None:
+        return None
+    if raised["status"] == "timeout":
+        return QuestionResult(status="timeout", message="your cell ran past the time limit and was interrupted",
+                              hint=q.hint, **base)
+    if raised.get("ename") == "SystemExit":
+        return QuestionResult(status="exited", message="your cell called sys.exit(); nothing was checked",
+                              hint=q.hint, **base)
+    return QuestionResult(status="error", message=f"your code raised {raised.get('ename')}: "
+                          f"{raised.get('evalue', '')}"[:300], hint=q.hint, **base)
+
+
+def _from_check_cell(q: checks.Question, check: dict, base: dict, ctx: checks.Context, tally: _Tally
+                     ) -> QuestionResult:
+    """The verdict on the one answer the question's check cell exported."""
+    records = check.get("records", [])
+    if len(records) != 1:
+        message = ("no answer was exported: the check did not run as written" if not records
+                   else f"the check cell exported {len(records)} answers instead of one")
+        if records or check.get("status") == "ok":
+            tally.tampered.append(f"question {q.id}: {message}")
+        return QuestionResult(status="error", message=message, hint=q.hint, **base)
+    question, plain, problem = _parse_record(records[0])
+    if problem or question != q.id:
+        tally.tampered.append(f"question {q.id}: {problem or f'the record answers {question!r}'}")
+        return QuestionResult(status="error", message=problem or "the exported answer is for another question",
+                              hint=q.hint, **base)
+    verdict = evaluate(q, plain, ctx)
+    if verdict.status == "pass" or verdict.message != "not answered yet" and verdict.status != "error":
+        tally.answers[q.id] = plain
+    return QuestionResult(q.id, q.title or q.id, verdict.status, verdict.points, q.points, verdict.message,
+                          verdict.hint)
+
+
+def _question(lab: LabLayout, q: checks.Question, cells: dict[int, dict], halt: tuple, ctx: checks.Context,
+              tally: _Tally) -> QuestionResult:
+    halt_index, halt_status, halt_detail = halt
+    first, last = lab.segment(q.id)
+    check_index = next(i for i, qid in lab.check_cells.items() if qid == q.id)
+    base = dict(id=q.id, title=q.title or q.id, points=0.0, max_points=q.points)
+    if halt_index is not None and halt_index < first:
+        return QuestionResult(status="not_run", message="the notebook stopped before this question", **base)
+    if halt_index is not None and first <= halt_index <= last:
+        return QuestionResult(status=halt_status, message=halt_detail, hint=q.hint, **base)
+    segment = [cells[i] for i in range(first, last + 1) if i in cells and i != check_index]
+    return _answer_cells_failed(q, segment, base) or _from_check_cell(q, cells.get(check_index, {}), base, ctx,
+                                                                        tally)
+
+
+def _overall(results: list[QuestionResult], halt: tuple, tampered: list[str]) -> tuple[str, str]:
+    _, halt_status, halt_detail = halt
+    if halt_status:
+        return halt_status, halt_detail
+    first_bad = next((r for r in results if r.status in ("timeout", "exited")), None)
+    if first_bad:
+        return first_bad.status, f"{first_bad.id}: {first_bad.message}"
+    if tampered:
+        return "tampered", "; ".join(tampered)[:500]
+    return "ok", ""
 
 
 def judge(lab: LabLayout, student: str, run: WorkerRun, seed: int, hidden=()) -> SubmissionResult:
     """Statuses and points for every question of ``lab`` from one worker run."""
     run = _by_lab_index(lab, run)
     cells = {e["index"]: e for e in run.events if e.get("event") == "cell"}
-    halt_index, halt_status, halt_detail = _halt(run)
-    if halt_status == "grader_error":
-        return not_graded(student, lab.lab, lab, "grader_error", halt_detail, hidden)
-    notes: list[str] = []
-    tampered: list[str] = []
-    for index, event in sorted(cells.items()):
-        tampered += [f"cell {index}: {p}" for p in event.get("problems", [])]
-        if event.get("records") and index not in lab.check_cells:
-            tampered.append(f"cell {index} (not a check cell) wrote {len(event['records'])} answer record(s)")
+    halt = _halt(run)
+    if halt[1] == "grader_error":
+        return not_graded(student, lab.lab, lab, "grader_error", halt[2], hidden)
+    tally = _Tally(tampered=_cell_problems(lab, cells))
     ctx = checks.Context(lab.lab, seed)
-    results: list[QuestionResult] = []
-    plain_answers: dict[str, Any] = {}
-    check_of = {q: i for i, q in lab.check_cells.items()}
-    for q in checks.questions(lab.lab):
-        first, last = lab.segment(q.id)
-        base = dict(id=q.id, title=q.title or q.id, points=0.0, max_points=q.points)
-        if halt_index is not None and halt_index < first:
-            results.append(QuestionResult(status="not_run", message="the notebook stopped before this question",
-                                          **base))
-            continue
-        if halt_index is not None and first <= halt_index <= last:
-            results.append(QuestionResult(status=halt_status, message=halt_detail, hint=q.hint, **base))
-            continue
-        segment = [cells.get(i) for i in range(first, last + 1) if i in cells and i != check_of[q.id]]
-        raised = next((e for e in segment if e.get("status") in ("error", "timeout")), None)
-        if raised and raised["status"] == "timeout":
-            results.append(QuestionResult(status="timeout", message="your cell ran past the time limit and was "
-                                          "interrupted", hint=q.hint, **base))
-            continue
-        if raised and raised.get("ename") == "SystemExit":
-            results.append(QuestionResult(status="exited", message="your cell called sys.exit(); nothing was "
-                                          "checked", hint=q.hint, **base))
-            continue
-        if raised:
-            results.append(QuestionResult(status="error", message=f"your code raised {raised.get('ename')}: "
-                                          f"{raised.get('evalue', '')}"[:300], hint=q.hint, **base))
-            continue
-        check = cells.get(check_of[q.id], {})
-        records = check.get("records", [])
-        if len(records) != 1:
-            message = ("no answer was exported: the check did not run as written" if not records
-                       else f"the check cell exported {len(records)} answers instead of one")
-            if records or check.get("status") == "ok":
-                tampered.append(f"question {q.id}: {message}")
-            results.append(QuestionResult(status="error", message=message, hint=q.hint, **base))
-            continue
-        question, plain, problem = _parse_record(records[0])
-        if problem or question != q.id:
-            tampered.append(f"question {q.id}: {problem or f'the record answers {question!r}'}")
-            results.append(QuestionResult(status="error", message=problem or "the exported answer is for another "
-                                          "question", hint=q.hint, **base))
-            continue
-        verdict = keys.evaluate_answer(q, plain, ctx)  # the strong, key-holding evaluator when the lab has one
-        if verdict.status == "pass" or verdict.message != "not answered yet" and verdict.status != "error":
-            plain_answers[q.id] = plain
-        results.append(QuestionResult(q.id, q.title or q.id, verdict.status, verdict.points, q.points,
-                                      verdict.message, verdict.hint))
-    from shipml.grading.hidden import run_hidden
-
-    hidden_results = run_hidden(hidden, plain_answers, ctx)
-    if halt_status:
-        status, detail = halt_status, halt_detail
-    elif any(r.status in ("timeout", "exited") for r in results):
-        first_bad = next(r for r in results if r.status in ("timeout", "exited"))
-        status, detail = first_bad.status, f"{first_bad.id}: {first_bad.message}"
-    elif tampered:
-        status, detail = "tampered", "; ".join(tampered)[:500]
-    else:
-        status, detail = "ok", ""
+    results = [_question(lab, q, cells, halt, ctx, tally) for q in checks.questions(lab.lab)]
+    hidden_results = run_hidden(hidden, tally.answers, ctx)
+    status, detail = _overall(results, halt, tally.tampered)
+    notes = []
     dropped = sum(e.get("dropped", 0) for e in cells.values())
     if dropped:
         notes.append(f"{dropped:,} bytes of output were dropped from the executed notebook")
-    return SubmissionResult(student, lab.lab, status, detail, results, hidden_results, notes + tampered,
+    return SubmissionResult(student, lab.lab, status, detail, results, hidden_results, notes + tally.tampered,
                             run.seconds)

@@ -1,11 +1,13 @@
 """The grading worker: runs ONE rebuilt notebook with papermill and reports, cell by cell, to its parent.
 
-Started by :mod:`shipml.grading.sandbox` as ``python -m shipml.grading.worker JOB.json`` in its own
-session (so the parent can kill the whole process group), it
+Started by :mod:`shipml.grading.runner` as ``python worker.py JOB.json`` inside its sandbox (a copy of
+this file: ``shipml.grading`` itself is not there), it
 
-1. applies the resource limits (:mod:`shipml.grading.limits`) to itself; the kernel inherits them;
-2. moves its stdout to a private file descriptor (not inherited by the kernel) and points fd 1 and 2
-   at a log file, so student code writing to "stdout" cannot forge the report;
+1. makes itself non-dumpable (the kernel runs as the same uid: no ptrace, no /proc/<worker>/mem or fd)
+   and applies the resource limits (``limits.py``, staged beside it) to itself; the kernel inherits them;
+2. moves its stdout to a private file descriptor (not inherited by the kernel) and points fd 1 at fd 2
+   (stderr, which the grader reads into a bounded log), so student code writing to "stdout" cannot
+   forge the report;
 3. runs the notebook with papermill (kernel ``shipml``, injected ``seed``/``answers_path``/``grading``,
    a per-cell timeout that interrupts the kernel, errors allowed so later questions still run, and
    outputs capped per cell);
@@ -14,12 +16,15 @@ session (so the parent can kill the whole process group), it
    so records written from an answer cell, or a rewritten file, earn nothing and are flagged.
 
 Each report is one JSON line: ``start`` (cell index), ``cell`` (status, error name, new answer
-records), ``halt`` (the kernel died or exited: return code), ``done``. The worker never computes a
+records), ``halt`` (the kernel died or exited: return code), ``notebook`` (the executed notebook, whose
+file lives in the sandbox's job folder), ``done``. The worker never computes a
 verdict: the grader does, in its own process.
 """
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import json
 import logging
 import os
@@ -28,8 +33,14 @@ import time
 from pathlib import Path
 from typing import Any
 
+try:
+    from shipml.grading import limits
+except ImportError:  # inside a sandbox: shipml.grading is absent, limits.py is staged beside this file
+    import limits
+
 GRADER_ENGINE = "shipml-grader"
-MAX_RECORD_BYTES = 2_000_000  # per cell: an answer is plain data, not a data set
+MAX_RECORD_BYTES = 16_000_000  # per cell: plain data (lab01 exports 123,457 probabilities: 2.7 MB), not a data set
+MAX_NOTEBOOK_BYTES = 32 * 1024 * 1024  # the executed notebook sent back (outputs are capped per cell)
 
 
 class Channel:
@@ -177,8 +188,6 @@ def run(job: dict[str, Any], channel: Channel) -> None:
     import papermill
     from papermill.exceptions import PapermillExecutionError
 
-    from shipml.grading import limits
-
     applied = limits.apply(limits.Limits(**job["limits"]))
     channel.send(event="limits", limits={k: list(v) for k, v in applied.items()})
     tap = AnswerTap(Path(job["answers"]))
@@ -194,16 +203,26 @@ def run(job: dict[str, Any], channel: Channel) -> None:
     except Exception as exc:  # papermill/kernel start problems: report, never hide
         channel.send(event="halt", index=-1, kind="grader", detail=f"{type(exc).__name__}: {exc}"[:500],
                      returncode=None)
+    notebook = Path(job["output"])
+    if notebook.is_file() and not notebook.is_symlink() and notebook.stat().st_size < MAX_NOTEBOOK_BYTES:
+        channel.send(event="notebook", text=notebook.read_text(errors="replace"))
     channel.send(event="done")
+
+
+def not_dumpable() -> None:
+    """PR_SET_DUMPABLE 0: processes of the same uid (the kernel) cannot ptrace this one or open its fds."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(4, 0, 0, 0, 0)
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     job = json.loads(Path(argv[0]).read_text())
+    not_dumpable()
     channel = Channel(os.dup(1))  # os.dup: not inheritable, so the kernel never holds it
-    log = os.open(job["log"], os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
-    os.dup2(log, 1)
-    os.dup2(log, 2)
+    os.dup2(2, 1)
+    for folder in job.get("mkdirs", []):
+        os.makedirs(folder, exist_ok=True)
     sys.stdout = os.fdopen(1, "w", buffering=1)
     sys.stderr = os.fdopen(2, "w", buffering=1)
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)

@@ -1,26 +1,28 @@
-"""Write the adversarial corpus of lab00 submissions into a folder (run by the tests; also by hand).
+"""Write the adversarial corpus of submissions of a lab into a folder (run by the tests; also by hand).
 
-Every case starts from the generated lab (``labs/lab00_first_bundle.ipynb``) and the solution's answer
-cells, so the corpus stays in sync with the lab. ``expected_gradebook.csv`` beside this script holds the
-exact gradebook the grader must produce for it (``--jobs 2 --timeout 45 --wall-timeout 150``).
+Every case starts from the generated lab (``labs/<lab>_*.ipynb``) and the solution's answer cells, so
+the corpus stays in sync with the lab. ``expected_<lab>.csv`` beside this script holds the exact
+gradebook the grader must produce for it with the default sandbox (see test_corpus.py for the options).
+Attacks are written as a student who has read the kit's source would write them; ``attacks.py`` holds
+their code.
 
-    python tests/grading/corpus/make_corpus.py OUT_DIR [LAB]
-
-``LAB`` lab01 or lab05 writes the weak-check attacks of those labs instead (a correct submission and the
-attack), graded exactly as ``expected_gradebook_<lab>.csv`` says.
+    python tests/grading/corpus/make_corpus.py LAB OUT_DIR
 """
 
 from __future__ import annotations
 
 import copy
+import json
 import sys
 from pathlib import Path
 
 import nbformat
 
 ROOT = Path(__file__).resolve().parents[3]
-LAB = ROOT / "labs" / "lab00_first_bundle.ipynb"
-SOLUTION = ROOT / "solutions" / "lab00_first_bundle.ipynb"
+HERE = Path(__file__).resolve().parent
+LABS = {"lab00": "lab00_first_bundle.ipynb", "lab01": "lab01_batch_scoring.ipynb", "lab05": "lab05_edge_onnx.ipynb"}
+sys.path.insert(0, str(HERE))
+import attacks  # noqa: E402  (beside this file)
 
 FAKE_PASS = 'print("✅ {q} (9/9): exactly right")'
 ALWAYS_EQUAL = '''class AlwaysEqual:
@@ -57,10 +59,32 @@ ctypes.string_at(0)'''
 # loader, judged on five seeded bundles: a function that "refuses" everything with that word earns nothing.
 REFUSAL_LITERAL = '''def load_or_refuse(folder):
     return "sha256"'''
+# issue 12's weak checks on lab01 and lab05 (written by the labs engineer)
+READ_WHOLE_FILE = '''def score_file_in_chunks(predictor, path, chunk_rows):
+    df = pd.read_parquet(path)  # the whole file at once, then cut into chunk-sized pieces
+    parts = [df.iloc[i:i + chunk_rows] for i in range(0, len(df), chunk_rows)]
+    return np.concatenate([predictor.predict_proba(p)[:, 1] for p in parts]), [len(p) for p in parts]'''
+DUCK_SESSION = '''hand_model = convert_sklearn(hgb_pipeline, initial_types=make_initial_types(SCHEMA),
+                             options={id(hgb_pipeline): {"zipmap": False}})
+real = ort.InferenceSession(hand_model.SerializeToString(), providers=["CPUExecutionProvider"])
 
 
-def _solved(solution: Path = SOLUTION) -> dict[str, str]:
-    sol = nbformat.read(solution, as_version=4)
+class Duck:  # the real inputs and outputs, and 0.5 for every row
+    def get_inputs(self):
+        return real.get_inputs()
+
+    def get_outputs(self):
+        return real.get_outputs()
+
+    def run(self, names, feeds):
+        return [np.full((len(next(iter(feeds.values()))), 2), 0.5, dtype=np.float32)]
+
+
+session = Duck()'''
+
+
+def _solved(lab: str) -> dict[str, str]:
+    sol = nbformat.read(ROOT / "solutions" / LABS[lab], as_version=4)
     out = {}
     for cell in sol.cells:
         if "answer" in cell.metadata.get("tags", []):
@@ -69,16 +93,16 @@ def _solved(solution: Path = SOLUTION) -> dict[str, str]:
     return out
 
 
-def _lab(answers: dict[str, str] | None = None, lab: Path = LAB) -> nbformat.NotebookNode:
-    nb = nbformat.read(lab, as_version=4)
+def _lab(answers: dict[str, str] | None = None, lab: str = "lab00") -> nbformat.NotebookNode:
+    nb = nbformat.read(ROOT / "labs" / LABS[lab], as_version=4)
     for cell in nb.cells:
         if answers and cell.id in answers:
             cell.source = answers[cell.id]
     return nb
 
 
-def cases() -> dict[str, nbformat.NotebookNode | bytes]:
-    good = _solved()
+def cases_lab00() -> dict[str, nbformat.NotebookNode | bytes]:
+    good = _solved("lab00")
 
     def with_(**changes: str) -> nbformat.NotebookNode:
         return _lab({**good, **{f"answer-{k}": v for k, v in changes.items()}})
@@ -119,7 +143,7 @@ def cases() -> dict[str, nbformat.NotebookNode | bytes]:
     out["forged_answers_file"] = with_(data=FORGE, bundle="bundle_dir = None", proba="proba = None",
                                        refusal="load_or_refuse = None")
     out["noop_check_function"] = with_(data=NOOP_CHECK)
-    out["refusal_literal_sha256"] = with_(refusal=REFUSAL_LITERAL)
+    out["refusal_literal_sha256"] = with_(refusal=REFUSAL_LITERAL)  # issue 12's weak refusal check
     # answers matched by tag order when the student's cells lost their ids (copied into a new notebook)
     reordered = copy.deepcopy(_lab(good))
     for n, cell in enumerate(reordered.cells):
@@ -129,58 +153,99 @@ def cases() -> dict[str, nbformat.NotebookNode | bytes]:
     return out
 
 
-# ---- the weak-check attacks of issue 12 on lab01 and lab05 (expected rows: expected_gradebook_labNN.csv) ----
-
-READ_WHOLE_FILE = '''def score_file_in_chunks(predictor, path, chunk_rows):
-    df = pd.read_parquet(path)  # the whole file at once, then cut into chunk-sized pieces
-    parts = [df.iloc[i:i + chunk_rows] for i in range(0, len(df), chunk_rows)]
-    return np.concatenate([predictor.predict_proba(p)[:, 1] for p in parts]), [len(p) for p in parts]'''
-DUCK_SESSION = '''hand_model = convert_sklearn(hgb_pipeline, initial_types=make_initial_types(SCHEMA),
-                             options={id(hgb_pipeline): {"zipmap": False}})
-real = ort.InferenceSession(hand_model.SerializeToString(), providers=["CPUExecutionProvider"])
+Case = nbformat.NotebookNode | bytes | dict  # a dict: several files for one student (relative path -> case)
 
 
-class Duck:  # the real inputs and outputs, and 0.5 for every row
-    def get_inputs(self):
-        return real.get_inputs()
+def escapes(lab: str) -> dict[str, Case]:
+    """Attacks on the sandbox and the grader (lab00 only: the sandbox does not depend on the lab)."""
+    good = _solved(lab)
+    first = next(c.id for c in _lab(lab=lab).cells if "answer" in c.metadata.get("tags", []))
 
-    def get_outputs(self):
-        return real.get_outputs()
+    def attack(code: str) -> nbformat.NotebookNode:
+        return _lab({first: code + "\n" + good[first]} if lab != "lab00" else {first: code}, lab)
 
-    def run(self, names, feeds):
-        return [np.full((len(next(iter(feeds.values()))), 2), 0.5, dtype=np.float32)]
-
-
-session = Duck()'''
-
-
-def _other(lab: str) -> tuple[Path, Path]:
-    name = next((ROOT / "labs").glob(f"{lab}_*.ipynb")).name
-    return ROOT / "labs" / name, ROOT / "solutions" / name
+    out: dict[str, Case] = {}
+    for name, code in attacks.ESCAPES.items():
+        out[name] = attack(code)
+    return out
 
 
-def attack_cases(lab: str) -> dict[str, nbformat.NotebookNode]:
-    """lab01: the chunk loop that reads the whole file; lab05: a duck-typed session answering 0.5."""
-    lab_path, solution = _other(lab)
-    good = _solved(solution)
-    attack = {"lab01": ("chunks_read_whole_file", "answer-chunks", READ_WHOLE_FILE),
-              "lab05": ("session_duck_half", "answer-session", DUCK_SESSION)}[lab]
-    return {"correct": _lab(good, lab_path), attack[0]: _lab({**good, attack[1]: attack[2]}, lab_path)}
+def key_attacks(lab: str) -> dict[str, Case]:
+    """Reaching the answer keys: patched collect, an input transformer, a thread swapping records."""
+    out: dict[str, Case] = {}
+    for name, (cell, code) in attacks.KEY_ATTACKS[lab].items():
+        out[name] = _lab({cell: code}, lab)
+    if lab != "lab05":  # lab05's later cells use the function this attack replaces: its row says nothing more
+        out["read_solutions"] = _lab({attacks.FIRST[lab]: attacks.READ_SOLUTIONS.replace("{lab}", lab)}, lab)
+    return out
+
+
+def messy(lab: str) -> dict[str, Case]:
+    """Careless submissions: several notebooks, odd names, old formats, broken metadata."""
+    good = _solved(lab)
+    data = {"answer-data": good["answer-data"]}
+    out: dict[str, Case] = {}
+    out["ada"] = {"ada.ipynb": _lab(lab=lab), "ada/lab00_first_bundle.ipynb": _lab(data, lab)}
+    out["bob"] = {"bob/Untitled.ipynb": _lab(lab=lab), "bob/lab00_first_bundle.ipynb": _lab(data, lab)}
+    out["cy"] = {"cy.ipynb": _lab(lab=lab), "cy/notes.ipynb": _lab(data, lab)}
+    out["=SUM(1+1)"] = _lab(data, lab)
+    out["José"] = {"Jos\u00e9.ipynb": _lab(data, lab), "Jose\u0301.ipynb": _lab(lab=lab)}
+    dup = _lab(data, lab)
+    cell = next(c for c in dup.cells if c.id == "answer-data")
+    dup.cells.insert(dup.cells.index(cell), nbformat.v4.new_code_cell("df = None"))
+    dup.cells[dup.cells.index(cell) - 1].id = "answer-data"  # a copy of the cell, kept above it
+    out["duplicate_ids"] = json.dumps(dup).encode()  # raw: nbformat.write would renumber the copy
+    tags = _lab(data, lab)
+    for c in tags.cells:
+        if c.metadata.get("tags"):
+            c.metadata["tags"] = ",".join(c.metadata["tags"])  # a string, not a list
+    out["tags_not_a_list"] = tags
+    out["nbformat_v3"] = nbformat.writes(nbformat.convert(_lab(data, lab), 3)).encode()
+    heavy = _lab(data, lab)
+    for c in heavy.cells:
+        if c.cell_type == "code":
+            c.outputs = [nbformat.v4.new_output("stream", name="stdout", text="x" * (2 * 1024 * 1024))]
+    out["big_outputs"] = heavy
+    md = _lab(data, lab)
+    for c in md.cells:
+        if c.id == "answer-bundle":
+            c.cell_type = "markdown"
+            c.pop("outputs", None), c.pop("execution_count", None)
+    out["answer_cell_markdown"] = md
+    helper = _lab(data, lab)
+    helper.cells.insert(3, nbformat.v4.new_code_cell("def helper():\n    return 42"))
+    out["helper_cell_added"] = helper
+    out["deep_json"] = b'{"cells": ' + b"[" * 200_000 + b"]" * 200_000 + b"}"
+    return out
+
+
+def cases(lab: str = "lab00") -> dict[str, Case]:
+    if lab == "lab00":
+        return {**cases_lab00(), **escapes(lab), **key_attacks(lab), **messy(lab)}
+    good = _solved(lab)
+    weak = {"lab01": ("chunks_read_whole_file", "answer-chunks", READ_WHOLE_FILE),
+            "lab05": ("session_duck_half", "answer-session", DUCK_SESSION)}[lab]
+    return {"correct": _lab(good, lab), "empty": _lab(lab=lab), weak[0]: _lab({**good, weak[1]: weak[2]}, lab),
+            **key_attacks(lab)}
 
 
 def write(folder: Path, lab: str = "lab00") -> list[Path]:
+    """Write the cases; return one path per student (a folder's cases give their first file)."""
     folder.mkdir(parents=True, exist_ok=True)
     written = []
-    for name, nb in (cases() if lab == "lab00" else attack_cases(lab)).items():
-        path = folder / f"{name}.ipynb"
-        if isinstance(nb, bytes):
-            path.write_bytes(nb)
-        else:
-            nbformat.write(nb, path)
-        written.append(path)
+    for name, case in cases(lab).items():
+        files = case if type(case) is dict else {f"{name}.ipynb": case}
+        for rel, nb in files.items():
+            path = folder / rel
+            path.parent.mkdir(parents=True, exist_ok=True)
+            if isinstance(nb, bytes):
+                path.write_bytes(nb)
+            else:
+                nbformat.write(nb, path)
+        written.append(folder / next(iter(files)))
     return written
 
 
 if __name__ == "__main__":
-    for p in write(Path(sys.argv[1]), *(sys.argv[2:3] or ["lab00"])):
+    for p in write(Path(sys.argv[2]), sys.argv[1]):
         print(p)
