@@ -5,6 +5,7 @@ PYTHON ?= $(shell command -v python3.11 2>/dev/null || command -v python3)
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+KERNEL := $(VENV)/share/jupyter/kernels/shipml/kernel.json
 
 # Tests never write to the home folder.
 TEST_ENV := JUPYTER_CONFIG_DIR=$(CURDIR)/build/home/jupyter-config \
@@ -16,9 +17,33 @@ TEST_ENV := JUPYTER_CONFIG_DIR=$(CURDIR)/build/home/jupyter-config \
             SHIPML_ANSWERS_DIR=$(CURDIR)/build/answers \
             PYTHONDONTWRITEBYTECODE=1
 
-.PHONY: install lab test lint labs notebooks unit clean
+# `make lab`: JupyterLab at the repository root (notebooks/, labs/, solutions/ in its file browser), with the
+# course's config from jupyter/ and Jupyter's own files under build/ (shipml.kernel.server_env).
+# As root (containers, WSL, cloud shells) it adds --allow-root; LAB_FLAGS passes more, e.g.
+#   make lab LAB_FLAGS="--no-browser --port 8890"
+LAB_FLAGS ?=
+ALLOW_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root)
+LAB_ENV := JUPYTER_CONFIG_PATH=$(CURDIR)/jupyter \
+           JUPYTER_CONFIG_DIR=$(CURDIR)/build/jupyter/config \
+           JUPYTER_DATA_DIR=$(CURDIR)/build/jupyter/data \
+           JUPYTER_RUNTIME_DIR=$(CURDIR)/build/jupyter/runtime \
+           JUPYTER_PLATFORM_DIRS=1
 
-install: $(STAMP)
+.PHONY: install lab test lint labs notebooks unit clean git-filters
+
+install: $(STAMP) $(KERNEL) git-filters
+
+# Notebook outputs never reach a commit: git's clean filter strips them (nbstripout, .gitattributes) while
+# your working copy keeps them. Relative to the work tree, so every clone/worktree uses its own .venv (a
+# checkout without one passes notebooks through unchanged); --keep-id: labs and the grader use cell ids.
+NBSTRIP_CLEAN := nbs() { if [ -x .venv/bin/nbstripout ]; then .venv/bin/nbstripout --keep-id "$$@"; else cat "$$@"; fi; }; nbs
+NBSTRIP_DIFF := nbs() { if [ -x .venv/bin/nbstripout ]; then .venv/bin/nbstripout --keep-id -t "$$@"; else cat "$$@"; fi; }; nbs
+git-filters:
+	@if git rev-parse --git-dir >/dev/null 2>&1 && [ "$$(git config filter.nbstripout.clean)" != '$(NBSTRIP_CLEAN)' ]; then \
+	    git config filter.nbstripout.clean '$(NBSTRIP_CLEAN)' && \
+	    git config filter.nbstripout.smudge cat && \
+	    git config diff.ipynb.textconv '$(NBSTRIP_DIFF)' && \
+	    echo "git: nbstripout filter installed (outputs stay in your notebooks, never in commits)"; fi
 
 # Every install goes through constraints.txt, the one list of pins (see pyproject.toml).
 $(STAMP): pyproject.toml constraints.txt
@@ -26,11 +51,15 @@ $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[course,dev]"
-	$(BIN)/python -m ipykernel install --sys-prefix --name shipml --display-name "Python (shipml)"
 	touch $(STAMP)
 
+# The `shipml` kernel: the venv's bin/ on PATH, caches in build/, a failing `!command` fails its cell.
+$(KERNEL): $(STAMP) $(wildcard shared/shipml/kernel.py)
+	$(BIN)/python -m shipml.kernel $(CURDIR)
+
 lab: install
-	$(BIN)/jupyter lab notebooks/
+	@mkdir -p build/jupyter
+	$(LAB_ENV) $(BIN)/jupyter lab $(ALLOW_ROOT) $(LAB_FLAGS)
 
 lint: install
 	$(BIN)/ruff check .

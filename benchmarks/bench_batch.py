@@ -186,6 +186,7 @@ def main() -> None:
     parser.add_argument("--workdir", type=Path, help="scratch folder (default: a temporary one)")
     args = parser.parse_args()
     from shipml.batch import score
+    from shipml.timing import measurement_context
 
     defaults = inspect.signature(score).parameters
     kit_settings = (f"{defaults['workers'].default} scoring threads of {defaults['threads'].default} "
@@ -195,6 +196,7 @@ def main() -> None:
         data, bundles = _prepare(args.rows, workdir)
         print(f"{args.rows:,} rows, {data.stat().st_size / 2**20:,.0f} MB of CSV; load average {_load()}")
         load_before = _load()
+        context = measurement_context()
         runs: dict = {kind: {approach: [] for approach in APPROACHES} for kind in MODELS}
         for round_no in range(1, args.rounds + 1):
             for kind, bundle in bundles.items():
@@ -216,7 +218,7 @@ def main() -> None:
     doc["kit_settings"] = kit_settings
     doc["results"][str(args.rows)] = results
     doc.setdefault("runs", {})[str(args.rows)] = {"rounds": args.rounds, "load_before": load_before,
-                                                  "load_after": load_after}
+                                                  "load_after": load_after, "context": context}
     print("best of each:")
     for kind in MODELS:
         for approach in APPROACHES:

@@ -20,7 +20,6 @@ import json
 import os
 import platform
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
@@ -28,6 +27,7 @@ from shipml.data import make_transactions
 from shipml.edge.export import export_bundle, measure_parity
 from shipml.edge.runtime import OnnxPredictor
 from shipml.models import SklearnPredictor, save_bundle, train
+from shipml.timing import best_of, measurement_context, time_calls
 from threadpoolctl import threadpool_limits
 
 TARGET_SPEEDUP = 20.0
@@ -35,23 +35,12 @@ TARGET_PARITY = 1e-5
 
 
 def _latency_us(call, calls: int) -> tuple[float, float, float]:
-    for _ in range(min(50, calls)):
-        call()
-    times = np.empty(calls)
-    for i in range(calls):
-        started = time.perf_counter_ns()
-        call()
-        times[i] = time.perf_counter_ns() - started
-    return float(np.percentile(times, 50) / 1e3), float(np.percentile(times, 99) / 1e3), float(times.min() / 1e3)
+    samples_us = time_calls(lambda _: call(), calls, warmup=min(50, calls)) * 1000
+    return float(np.percentile(samples_us, 50)), float(np.percentile(samples_us, 99)), float(samples_us.min())
 
 
 def _throughput(call, rows: int, repeat: int = 3) -> float:
-    best = float("inf")
-    for _ in range(repeat):
-        started = time.perf_counter()
-        call()
-        best = min(best, time.perf_counter() - started)
-    return rows / best
+    return rows / best_of(call, repeat)
 
 
 def bench_model(kind: str, train_df, rows_df, workdir: Path, calls: int) -> dict:
@@ -91,6 +80,9 @@ def markdown(report: dict) -> str:
     lines = [
         f"Edge benchmark (`benchmarks/bench_edge.py`), {report['machine']}; one thread for both runtimes; "
         f"{report['rows']:,} held-out rows, models trained on {report['train_rows']:,}.",
+        f"Commit {report['context']['commit']}, measured {report['context']['measured_at']}, load average "
+        f"{report['context']['load_average'][0]:.1f} at start / {report['context_after']['load_average'][0]:.1f} "
+        "at the end (a shared, noisy machine: ratios measured side by side in one run are the figures to trust).",
         "",
         "| model | runtime | single-row p50 | p99 | batch rows/s | model size | parity max \\|Δp\\| | label flips |",
         "|---|---|---:|---:|---:|---:|---:|---:|",
@@ -137,12 +129,13 @@ def main() -> None:
     rows_df = make_transactions(args.rows, seed=2024)
     load = os.getloadavg()[0]
     report = {"machine": f"{platform.machine()}, {os.cpu_count()} cores (shared; load average {load:.1f} at start)",
-              "rows": args.rows, "train_rows": args.train_rows, "models": []}
+              "context": measurement_context(), "rows": args.rows, "train_rows": args.train_rows, "models": []}
     with tempfile.TemporaryDirectory(prefix="bench-edge-") as tmp, threadpool_limits(limits=1):
         for kind in args.models.split(","):
             result = bench_model(kind, train_df, rows_df, Path(tmp), args.calls)
             report["models"].append(result)
             print(json.dumps(result))
+    report["context_after"] = measurement_context()
     table = markdown(report)
     print(table)
     if args.json:

@@ -24,6 +24,7 @@ from collections import Counter
 from pathlib import Path
 
 import nbformat
+from shipml.timing import measurement_context
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -74,6 +75,7 @@ def main() -> None:
         "statuses": dict(Counter(r.status for r in results)),
         "machine": f"{platform.machine()}, {os.cpu_count()} cores (shared), Python {platform.python_version()}",
         "load_average_1m": round(os.getloadavg()[0], 1),
+        "context": measurement_context(),
     }
     print(json.dumps(figures, indent=1))
     if args.json:

@@ -1,21 +1,28 @@
 """Real-time serving benchmark: the seed-style app, the kit's server (scikit-learn and ONNX), a bare floor.
 
-    .venv/bin/python benchmarks/bench_serving.py [--json PATH] [--md PATH] [--duration 10] [--repeat 1]
+    .venv/bin/python benchmarks/bench_serving.py [--json PATH] [--md PATH] [--duration 5] [--repeat 2]
+                                                 [--baseline GIT-REF]
 
 In one run, for ``lr`` and ``hgb``: each server runs alone as one uvicorn worker on 127.0.0.1 and gets
-the same load of single-row ``POST /predict`` requests at 8 and 32 connections (``wrk`` with a Lua
-script when installed, else an async httpx load generator). Printed per server: req/s, p50, p99,
-server CPU time per request and RSS. The servers:
+the same load of single-row requests (``wrk -t1`` with a Lua script when installed, else an async httpx
+load generator), rounds interleaved. Printed per server and route: req/s, p50, p99, server CPU time per
+request and RSS. The servers and routes:
 
 * ``seed``: the lecture's ``def predict(data: dict)`` + scikit-learn + plain uvicorn
   (:mod:`shipml.serving.seed_style`; default threads, as a student would run it);
-* ``kit-sklearn`` / ``kit-onnx``: ``shipml serve`` with the scikit-learn bundle / its ONNX export, with
-  validation, metrics, request ids and the API as shipped;
+* ``kit-sklearn`` / ``kit-onnx``: ``shipml serve`` with the scikit-learn bundle / its ONNX export; kit-onnx
+  on all three protocols: ``/predict``, TF Serving's ``:predict`` (``instances``), v2 ``infer`` (tensors);
 * ``floor``: a bare Starlette route that parses the body with the same pydantic model and calls
-  onnxruntime: what one Python worker can do at all.
+  onnxruntime: what one Python worker can do at all;
+* with ``--baseline REF``: the kit's server from that commit too (``kit-sklearn@REF``, ``kit-onnx@REF``),
+  so before and after are measured in the same run.
 
-Goal (issue 5): kit-onnx >= 0.6 x floor req/s, p99 <= 2 ms at 8 connections.
-Everything targets 127.0.0.1 only and every run is bounded in time.
+While kit-sklearn is under load at the highest connection count, a probe asks ``/v2/health/ready`` every
+50 ms: its p50/p99 is the health-check latency a Kubernetes probe would see.
+
+Goals: kit-onnx >= 0.6 x floor req/s (issue 5); v2 and TF ``:predict`` within 1.25 x ``/predict``'s CPU
+per request and ``/predict`` within 1.25 x the floor's (issue 13). Everything targets 127.0.0.1 only and
+every run is bounded in time.
 """
 
 from __future__ import annotations
@@ -34,9 +41,14 @@ import tempfile
 import time
 from pathlib import Path
 
+from shipml.net import free_port
+from shipml.timing import measurement_context
+
 ROOT = Path(__file__).resolve().parent.parent
 APPS = ("seed", "kit-sklearn", "kit-onnx", "floor")
+ROUTES = {"kit-onnx": ("predict", "tf", "v2")}  # the others: /predict only
 GOAL_RATIO, GOAL_P99_MS = 0.6, 2.0
+GOAL_PROTOCOL_CPU = 1.25  # v2 and TF :predict CPU per request / /predict's; /predict's / the floor's
 
 
 # ---- the floor: bare Starlette + pydantic + onnxruntime ------------------------------------------
@@ -101,19 +113,35 @@ def sample_record() -> dict:
             "card_present": False, "txn_count_24h": 5, "account_age_days": 420}
 
 
+def request_for(route: str, model: str) -> tuple[str, str]:
+    """(path, JSON body) of one single-row request on ``route``."""
+    record = sample_record()
+    if route == "tf":
+        return f"/v1/models/{model}:predict", json.dumps({"instances": [record]})
+    if route == "v2":
+        kinds = {bool: "BOOL", int: "INT64", float: "FP64", str: "BYTES"}
+        return f"/v2/models/{model}/infer", json.dumps({"inputs": [
+            {"name": k, "shape": [1], "datatype": kinds[type(v)], "data": [v]} for k, v in record.items()]})
+    return "/predict", json.dumps(record)
+
+
+def baseline_tree(ref: str, workdir: Path) -> Path:
+    """The package as it was at ``ref`` (``git archive``), to run the kit's server from then."""
+    out = workdir / f"baseline-{ref}"
+    out.mkdir(parents=True)
+    archive = subprocess.run(["git", "-C", str(ROOT), "archive", ref, "shared"], capture_output=True, check=True)
+    subprocess.run(["tar", "-x", "-C", str(out)], input=archive.stdout, check=True)
+    return out / "shared"
+
+
 # ---- servers ---------------------------------------------------------------------------------------
 
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def start(app: str, bundles: dict[str, Path], port: int, log: Path) -> subprocess.Popen:
+def start(app: str, bundles: dict[str, Path], port: int, log: Path, baselines: dict[str, Path]) -> subprocess.Popen:
     py = sys.executable
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    app, _, ref = app.partition("@")
+    if ref:  # the kit's server as it was at that commit
+        env["PYTHONPATH"] = str(baselines[ref])
     if app == "seed":
         env["SHIPML_SEED_MODEL"] = str(bundles["sklearn"] / "model.joblib")
         cmd = [py, "-m", "uvicorn", "shipml.serving.seed_style:app", "--host", "127.0.0.1", "--port", str(port),
@@ -212,33 +240,80 @@ def run_httpx(url: str, connections: int, seconds: float, body: bytes) -> dict:
     return asyncio.run(main())
 
 
+def probe_health(url: str, stop_at: float, period: float = 0.05) -> list[float]:
+    """Latencies (ms) of ``GET url`` every ``period`` s until ``stop_at``: a new connection each, like a kubelet.
+
+    A raw socket, so the probe's own cost (an HTTP client's set-up is milliseconds of CPU) stays out of it.
+    """
+    import socket
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    request = f"GET {parts.path} HTTP/1.1\r\nHost: {parts.netloc}\r\nConnection: close\r\n\r\n".encode()
+    out: list[float] = []
+    while time.perf_counter() < stop_at:
+        t = time.perf_counter()
+        try:
+            with socket.create_connection((parts.hostname, parts.port), timeout=5) as sock:
+                sock.sendall(request)
+                answer = b""
+                while chunk := sock.recv(4096):
+                    answer += chunk
+            ok = answer.startswith(b"HTTP/1.1 200")
+        except OSError:
+            ok = False
+        out.append((time.perf_counter() - t) * 1000 if ok else float("inf"))
+        time.sleep(max(0.0, period - (time.perf_counter() - t)))
+    return out
+
+
 def measure(app: str, bundles: dict[str, Path], connections: list[int], seconds: float, tool: str,
-            workdir: Path) -> list[dict]:
+            workdir: Path, baselines: dict[str, Path]) -> list[dict]:
+    import threading
+
     import psutil
 
     port = free_port()
-    url = f"http://127.0.0.1:{port}/predict"
-    body = json.dumps(sample_record())
-    script = workdir / "post.lua"
-    script.write_text(LUA % body)
-    proc = start(app, bundles, port, workdir / f"{app}.log")
+    base = f"http://127.0.0.1:{port}"
+    proc = start(app, bundles, port, workdir / f"{app}.log", baselines)
     rows = []
     try:
         server = psutil.Process(proc.pid)
         family = lambda: [server, *server.children(recursive=True)]  # noqa: E731
-        load = (lambda c, s: run_wrk(url, c, s, script)) if tool == "wrk" else (
-            lambda c, s: run_httpx(url, c, s, body.encode()))
-        load(8, min(2.0, seconds))  # warm-up: imports, caches, JIT-free but lazy paths
-        for c in connections:
-            cpu0 = sum(sum(p.cpu_times()[:2]) for p in family())
-            result = load(c, seconds)
-            cpu1 = sum(sum(p.cpu_times()[:2]) for p in family())
-            rss = sum(p.memory_info().rss for p in family())
-            rows.append({"app": app, "connections": c, "rps": result["requests"] / result["seconds"],
-                         "p50_ms": result["p50_ms"], "p99_ms": result["p99_ms"], "errors": result["errors"],
-                         "requests": result["requests"],
-                         "cpu_us_per_request": (cpu1 - cpu0) / max(result["requests"], 1) * 1e6,
-                         "rss_mb": rss / 2**20})
+        model = bundles["onnx"].parent.name
+        for route in ROUTES.get(app.partition("@")[0], ("predict",)):
+            path, body = request_for(route, model)
+            script = workdir / f"post-{route}.lua"
+            script.write_text(LUA % body)
+            url = base + path
+            load = (lambda c, s, url=url, script=script: run_wrk(url, c, s, script)) if tool == "wrk" else (
+                lambda c, s, url=url, body=body: run_httpx(url, c, s, body.encode()))
+            load(8, min(2.0, seconds))  # warm-up: imports, caches, lazy paths
+            for c in connections:
+                probe: list[float] = []
+                prober = None
+                if app.startswith("kit-sklearn") and c == max(connections):
+                    prober = threading.Thread(target=lambda probe=probe: probe.extend(probe_health(
+                        base + "/v2/health/ready", time.perf_counter() + seconds - 0.5)))
+                cpu0 = sum(sum(p.cpu_times()[:2]) for p in family())
+                if prober:
+                    prober.start()
+                result = load(c, seconds)
+                cpu1 = sum(sum(p.cpu_times()[:2]) for p in family())
+                if prober:
+                    prober.join()
+                rss = sum(p.memory_info().rss for p in family())
+                row = {"app": app, "route": route, "connections": c, "rps": result["requests"] / result["seconds"],
+                       "p50_ms": result["p50_ms"], "p99_ms": result["p99_ms"], "errors": result["errors"],
+                       "requests": result["requests"],
+                       "cpu_us_per_request": (cpu1 - cpu0) / max(result["requests"], 1) * 1e6,
+                       "rss_mb": rss / 2**20}
+                if probe:
+                    probe.sort()
+                    row["health_p50_ms"] = probe[len(probe) // 2]
+                    row["health_p99_ms"] = probe[min(len(probe) - 1, int(0.99 * len(probe)))]
+                    row["health_max_ms"] = probe[-1]
+                rows.append(row)
     finally:
         stop(proc)
     return rows
@@ -248,8 +323,10 @@ def median_rows(runs: list[list[dict]]) -> list[dict]:
     out = []
     for group in zip(*runs, strict=True):
         row = dict(group[0])
-        for key in ("rps", "p50_ms", "p99_ms", "cpu_us_per_request", "rss_mb"):
-            row[key] = statistics.median(r[key] for r in group)
+        for key in ("rps", "p50_ms", "p99_ms", "cpu_us_per_request", "rss_mb", "health_p50_ms", "health_p99_ms",
+                    "health_max_ms"):
+            if key in row:
+                row[key] = statistics.median(r[key] for r in group)
         row["errors"] = sum(r["errors"] for r in group)
         row["requests"] = sum(r["requests"] for r in group)
         out.append(row)
@@ -257,25 +334,28 @@ def median_rows(runs: list[list[dict]]) -> list[dict]:
 
 
 def markdown(results: dict) -> str:
-    lines = [f"Single-row `POST /predict`, one uvicorn worker each, load from `{results['load_tool']}` on the same "
+    lines = [f"Single-row requests, one uvicorn worker each, load from `{results['load_tool']}` on the same "
              f"machine ({results['machine']}), {results['duration_s']:g} s per cell, median of "
-             f"{results['repeat']} run(s).", "",
-             "| model | server | conns | req/s | p50 ms | p99 ms | CPU µs/req | RSS MB | × seed | × floor "
-             "| × floor (CPU) |",
-             "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+             f"{results['repeat']} interleaved round(s); commit {results['commit']}, load average "
+             f"{results['load_before']} before / {results['load_after']} after.", "",
+             "| model | server | route | conns | req/s | p50 ms | p99 ms | CPU µs/req | RSS MB | × seed | × floor "
+             "| × floor (CPU) | health p50 / p99 ms |",
+             "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for r in results["rows"]:
-        lines.append(f"| {r['model']} | {r['app']} | {r['connections']} | {r['rps']:,.0f} | {r['p50_ms']:.2f} | "
-                     f"{r['p99_ms']:.2f} | {r['cpu_us_per_request']:.0f} | {r['rss_mb']:.0f} | "
-                     f"{r['vs_seed']:.1f} | {r['vs_floor']:.2f} | {r['cpu_vs_floor']:.2f} |")
+        health = (f"{r['health_p50_ms']:.1f} / {r['health_p99_ms']:.1f}" if "health_p50_ms" in r else "")
+        lines.append(f"| {r['model']} | {r['app']} | {r['route']} | {r['connections']} | {r['rps']:,.0f} | "
+                     f"{r['p50_ms']:.2f} | {r['p99_ms']:.2f} | {r['cpu_us_per_request']:.0f} | {r['rss_mb']:.0f} | "
+                     f"{r['vs_seed']:.1f} | {r['vs_floor']:.2f} | {r['cpu_vs_floor']:.2f} | {health} |")
     lines.append("")
     lines.append("× floor (CPU) compares server CPU time per request (floor's / this one's): the capacity one core "
-                 "would give, less sensitive to other load on the machine than req/s.")
+                 "would give, less sensitive to other load on the machine than req/s. health: latency of "
+                 "`GET /v2/health/ready` (every 50 ms, new connection) while the server is under that load.")
     lines.append("")
     for g in results["goal"]:
-        lines.append(f"- **{g['model']}**: kit-onnx / floor = {g['ratio_8']:.2f} at 8 connections "
-                     f"({g['cpu_ratio_8']:.2f} by CPU per request), {g['ratio_32']:.2f} at 32; p99 at 8 = "
-                     f"{g['p99_8_ms']:.2f} ms → goal {'reached' if g['reached'] else 'NOT reached'} "
-                     f"(≥ {GOAL_RATIO} × floor, p99 ≤ {GOAL_P99_MS} ms)")
+        lines.append(f"- **{g['model']}**: kit-onnx / floor = {g['ratio_8']:.2f} req/s at {g['conns']} connections; "
+                     f"CPU per request: /predict = {g['predict_vs_floor']:.2f} × floor, TF :predict = "
+                     f"{g['tf_vs_predict']:.2f} × /predict, v2 infer = {g['v2_vs_predict']:.2f} × /predict → "
+                     f"protocol goal (≤ {GOAL_PROTOCOL_CPU}×) {'reached' if g['protocols_reached'] else 'NOT reached'}")
     return "\n".join(lines) + "\n"
 
 
@@ -283,9 +363,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--json", type=Path, help="write the results as JSON here")
     parser.add_argument("--md", type=Path, help="write the Markdown table here")
-    parser.add_argument("--duration", type=float, default=10.0, help="seconds per measurement")
-    parser.add_argument("--repeat", type=int, default=1, help="runs per cell (median reported)")
+    parser.add_argument("--duration", type=float, default=5.0, help="seconds per measurement")
+    parser.add_argument("--repeat", type=int, default=2, help="interleaved rounds (median reported)")
     parser.add_argument("--connections", type=int, nargs="+", default=[8, 32])
+    parser.add_argument("--baseline", help="also run the kit's server from this git commit (before/after)")
     parser.add_argument("--models", nargs="+", default=["lr", "hgb"], choices=["lr", "hgb", "mlp"])
     parser.add_argument("--apps", nargs="+", default=list(APPS), choices=APPS)
     parser.add_argument("--rows", type=int, default=50_000, help="training rows for the bundles")
@@ -298,48 +379,65 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     tool = ("wrk" if shutil.which("wrk") else "httpx") if args.load == "auto" else args.load
     workdir = Path(tempfile.mkdtemp(prefix="bench-serving-"))
+    commit = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True,
+                            text=True).stdout.strip() or "unknown"
+    load_before = " ".join(f"{x:.1f}" for x in os.getloadavg())
+    apps = list(args.apps)
+    baselines: dict[str, Path] = {}
     try:
+        if args.baseline:
+            baselines[args.baseline] = baseline_tree(args.baseline, workdir)
+            apps += [f"{a}@{args.baseline}" for a in ("kit-sklearn", "kit-onnx") if a in args.apps]
         print(f"preparing bundles in {workdir} ...", flush=True)
         bundles = prepare(workdir, args.models, args.rows)
         rows: list[dict] = []
         for kind in args.models:
             # Rounds interleave the servers, so a burst of load from elsewhere on the machine hits all of them.
-            runs: dict[str, list[list[dict]]] = {app: [] for app in args.apps}
+            runs: dict[str, list[list[dict]]] = {app: [] for app in apps}
             for round_no in range(args.repeat):
-                for app in args.apps:
-                    runs[app].append(measure(app, bundles[kind], args.connections, args.duration, tool, workdir))
+                for app in apps:
+                    runs[app].append(measure(app, bundles[kind], args.connections, args.duration, tool, workdir,
+                                             baselines))
                     for r in runs[app][-1]:
-                        print(f"{kind:4} {app:12} c={r['connections']:<3} {r['rps']:9,.0f} req/s  "
+                        health = (f"  health p50 {r['health_p50_ms']:.1f} p99 {r['health_p99_ms']:.1f} ms"
+                                  if "health_p50_ms" in r else "")
+                        print(f"{kind:4} {app:20} {r['route']:8} c={r['connections']:<3} {r['rps']:9,.0f} req/s  "
                               f"p50 {r['p50_ms']:6.2f} ms  p99 {r['p99_ms']:6.2f} ms  "
                               f"cpu {r['cpu_us_per_request']:6.0f} µs/req  rss {r['rss_mb']:5.0f} MB  "
-                              f"errors {r['errors']}  (round {round_no + 1})", flush=True)
-            for app in args.apps:
+                              f"errors {r['errors']}{health}  (round {round_no + 1})", flush=True)
+            for app in apps:
                 for r in median_rows(runs[app]):
                     r["model"] = kind
                     r["capacity_rps"] = 1e6 / max(r["cpu_us_per_request"], 1e-9)
                     rows.append(r)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
-    index = {(r["model"], r["app"], r["connections"]): r for r in rows}
+    index = {(r["model"], r["app"], r["route"], r["connections"]): r for r in rows}
     for r in rows:
-        seed = index.get((r["model"], "seed", r["connections"]))
-        floor = index.get((r["model"], "floor", r["connections"]))
+        seed = index.get((r["model"], "seed", "predict", r["connections"]))
+        floor = index.get((r["model"], "floor", "predict", r["connections"]))
         r["vs_seed"] = r["rps"] / seed["rps"] if seed else float("nan")
         r["vs_floor"] = r["rps"] / floor["rps"] if floor else float("nan")
         r["cpu_vs_floor"] = floor["cpu_us_per_request"] / r["cpu_us_per_request"] if floor else float("nan")
     goal = []
+    conns = min(args.connections)
     for kind in args.models:
-        k8, f8 = index.get((kind, "kit-onnx", 8)), index.get((kind, "floor", 8))
-        k32, f32 = index.get((kind, "kit-onnx", 32)), index.get((kind, "floor", 32))
-        if k8 and f8:
-            ratio_32 = k32["rps"] / f32["rps"] if k32 and f32 else float("nan")
-            goal.append({"model": kind, "ratio_8": k8["rps"] / f8["rps"], "ratio_32": ratio_32,
-                         "p99_8_ms": k8["p99_ms"],
-                         "cpu_ratio_8": f8["cpu_us_per_request"] / k8["cpu_us_per_request"],
-                         "reached": k8["rps"] / f8["rps"] >= GOAL_RATIO and k8["p99_ms"] <= GOAL_P99_MS})
+        cpu = {route: index.get((kind, "kit-onnx", route, conns)) for route in ("predict", "tf", "v2")}
+        f = index.get((kind, "floor", "predict", conns))
+        if all(cpu.values()) and f:
+            per = {k: v["cpu_us_per_request"] for k, v in cpu.items()}
+            g = {"model": kind, "conns": conns, "ratio_8": cpu["predict"]["rps"] / f["rps"],
+                 "predict_vs_floor": per["predict"] / f["cpu_us_per_request"],
+                 "tf_vs_predict": per["tf"] / per["predict"], "v2_vs_predict": per["v2"] / per["predict"]}
+            worst = max(g["predict_vs_floor"], g["tf_vs_predict"], g["v2_vs_predict"])
+            g["protocols_reached"] = worst <= GOAL_PROTOCOL_CPU
+            goal.append(g)
     results = {"benchmark": "bench_serving", "load_tool": tool, "duration_s": args.duration, "repeat": args.repeat,
                "machine": f"{os.cpu_count()} cores, {platform.machine()}, Python {platform.python_version()}",
-               "date": time.strftime("%Y-%m-%d"), "rows": rows, "goal": goal}
+               "date": time.strftime("%Y-%m-%d"), "commit": commit, "baseline": args.baseline,
+               "load_before": load_before, "load_after": " ".join(f"{x:.1f}" for x in os.getloadavg()),
+               "rows": rows, "goal": goal,
+               "context": measurement_context()}  # commit and load average (shipml.timing)
     table = markdown(results)
     print()
     print(table)

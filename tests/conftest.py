@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import socket
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -61,13 +62,20 @@ def hgb_bundle(tmp_path_factory, train_df) -> Path:
     return _bundle(tmp_path_factory, train_df, "hgb")
 
 
-def free_port_number() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+@pytest.fixture
+def free_port() -> int:
+    """A loopback port nobody listens on right now, for servers that only take a number.
+
+    Prefer port 0 (or :func:`shipml.net.bound_socket`) where the server allows it: no race at all.
+    """
+    from shipml.net import free_port as pick
+
+    return pick()
 
 
 @pytest.fixture
-def free_port() -> int:
-    """A loopback port nobody listens on right now."""
-    return free_port_number()
+def refused_port() -> Iterator[int]:
+    """A loopback port that refuses connections for the whole test: bound by us, never listening."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        yield sock.getsockname()[1]

@@ -110,3 +110,19 @@ def test_pre_commit_strips_outputs_and_runs_ruff(tmp_path):
     stripped = nbformat.read(repo / "dirty.ipynb", as_version=4).cells[0]
     assert stripped.outputs == [] and stripped.execution_count is None, run.stdout
     assert (repo / "mod.py").read_text() == "import sys\n\nprint(sys.argv)\n", run.stdout
+
+
+LESSONS = sorted((ROOT / "notebooks").glob("*.ipynb"))
+
+
+@pytest.mark.parametrize("path", LESSONS, ids=[p.name for p in LESSONS])
+def test_lesson_opens_with_objectives_and_ends_with_a_recap(path):
+    """Learning objectives right after the parameters cell; a recap with "try this next" at the end."""
+    cells = nbformat.read(path, as_version=4).cells
+    params = next(i for i, c in enumerate(cells) if "parameters" in c.metadata.get("tags", []))
+    after = cells[params + 1]
+    assert after.cell_type == "markdown" and after.source.startswith("## What you will learn"), \
+        f"{path.name}: put '## What you will learn' right after the parameters cell"
+    tail = [c.source for c in cells[-2:] if c.cell_type == "markdown"]
+    assert any("## Recap" in s and "**Try this next**" in s for s in tail), \
+        f"{path.name}: end with a '## Recap' cell that has a '**Try this next**' list"

@@ -3,7 +3,6 @@ Makefile and CI script that uses this checkout's virtual environment (so nothing
 
 import contextlib
 import os
-import re
 import shutil
 import signal
 import subprocess
@@ -12,7 +11,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from shipml.waiting import wait_until
+from shipml.waiting import wait_for_log, wait_until
 
 ROOT = Path(__file__).resolve().parent.parent
 VENV = Path(sys.executable).parent.parent
@@ -69,35 +68,34 @@ def test_ci_installs_then_runs_setup_scripts_then_make_test(tmp_path):
 
 
 @pytest.mark.slow
-def test_make_lab_serves_the_notebooks_folder(scratch):
-    """`make lab` starts JupyterLab on notebooks/ (port and browser from a scratch Jupyter config)."""
-    (scratch / "notebooks").mkdir()
-    (scratch / "notebooks" / "00_probe.ipynb").write_text(
-        '{"cells": [], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}')
-    config = scratch / "jupyter-config"
-    config.mkdir()
-    (config / "jupyter_server_config.json").write_text(
-        '{"ServerApp": {"port": 0, "open_browser": false, "ip": "127.0.0.1", "allow_root": true},'
-        ' "IdentityProvider": {"token": "probe-token"}}')  # allow_root: CI runs as root
-    env = {**os.environ, "JUPYTER_CONFIG_DIR": str(config), "JUPYTER_DATA_DIR": str(scratch / "jupyter-data"),
-           "JUPYTER_RUNTIME_DIR": str(scratch / "jupyter-runtime"), "IPYTHONDIR": str(scratch / "ipython")}
+def test_make_lab_serves_the_repository_root_and_passes_lab_flags(scratch):
+    """`make lab` starts JupyterLab at the root (notebooks/ and labs/ both reachable), with the course's
+    config from jupyter/ and the port, token and --no-browser from LAB_FLAGS (as root: --allow-root)."""
+    for folder, name in (("notebooks", "00_probe.ipynb"), ("labs", "lab00_probe.ipynb")):
+        (scratch / folder).mkdir()
+        (scratch / folder / name).write_text('{"cells": [], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}')
+    shutil.copytree(ROOT / "jupyter", scratch / "jupyter")
+    flags = "--no-browser --port=0 --ServerApp.ip=127.0.0.1 --IdentityProvider.token=probe-token"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("JUPYTER_")}
     log = scratch / "lab.log"
     with open(log, "w") as out:
-        lab = subprocess.Popen(["make", "--no-print-directory", "-C", str(scratch), "lab"], stdout=out,
-                               stderr=subprocess.STDOUT, env=env, start_new_session=True)
+        lab = subprocess.Popen(["make", "--no-print-directory", "-C", str(scratch), "lab", f"LAB_FLAGS={flags}"],
+                               stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True)
     try:
-        def url() -> str | None:
-            if lab.poll() is not None:
-                raise AssertionError(f"make lab exited: {log.read_text()[-2000:]}")
-            found = re.search(r"http://127\.0\.0\.1:(\d+)/", log.read_text())
-            return found[0] if found else None
-
-        base = wait_until(url, timeout=120, interval=0.5, what="JupyterLab's URL in its log")
-        contents = wait_until(lambda: httpx.get(f"{base}api/contents", params={"token": "probe-token"}, timeout=5),
+        base = wait_for_log(lab, log, r"http://127\.0\.0\.1:\d+/", timeout=120, interval=0.5, what="make lab")[0]
+        token = {"token": "probe-token"}
+        contents = wait_until(lambda: httpx.get(f"{base}api/contents", params=token, timeout=5),
                               timeout=60, interval=0.5, what="the contents API", retry_on=(httpx.HTTPError,))
-        assert contents.status_code == 200
-        assert [item["name"] for item in contents.json()["content"]] == ["00_probe.ipynb"]  # the root is notebooks/
-        assert httpx.get(f"{base}lab", params={"token": "probe-token"}, timeout=10).status_code == 200
+        names = {item["name"] for item in contents.json()["content"]}
+        assert {"notebooks", "labs", "jupyter"} <= names, names  # the root, not notebooks/
+        lab00 = httpx.get(f"{base}api/contents/labs/lab00_probe.ipynb", params=token, timeout=10)
+        assert lab00.status_code == 200
+        specs = httpx.get(f"{base}api/kernelspecs", params=token, timeout=10).json()
+        assert list(specs["kernelspecs"]) == ["shipml"] and specs["default"] == "shipml"  # one kernel in the launcher
+        page = httpx.get(f"{base}lab", params=token, timeout=10).text
+        assert "@jupyterlab/apputils-extension:announcements" in page  # listed as disabled: no news pop-up
+        assert (scratch / "build" / "jupyter" / "runtime").is_dir()  # Jupyter's files under build/, not ~
+        assert ("--allow-root" in log.read_text()) == (os.getuid() == 0)
     finally:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(lab.pid, signal.SIGTERM)
@@ -108,9 +106,22 @@ def test_make_lab_serves_the_notebooks_folder(scratch):
             lab.wait(timeout=10)
 
 
+def test_notebooks_go_through_nbstripout_keeping_cell_ids():
+    """The git filter make install sets strips outputs but keeps cell ids (labs and the grader use them)."""
+    assert "*.ipynb filter=nbstripout" in (ROOT / ".gitattributes").read_text()
+    dry = subprocess.run(["make", "-n", "-C", str(ROOT), "git-filters"], capture_output=True, text=True).stdout
+    assert "filter.nbstripout.clean" in dry and ".venv/bin/nbstripout --keep-id" in dry, dry
+    nb = (ROOT / "notebooks" / "00_welcome.ipynb").read_text()
+    stripped = subprocess.run([str(VENV / "bin" / "nbstripout"), "--keep-id"], input=nb, capture_output=True,
+                              text=True, check=True).stdout
+    assert '"id": "parameters"' in stripped
+
+
 def test_shipml_kernel_is_registered():
     from jupyter_client.kernelspec import KernelSpecManager
 
     spec = KernelSpecManager().get_kernel_spec("shipml")
     assert spec.display_name == "Python (shipml)"
+    assert spec.env["PATH"] == f"{VENV / 'bin'}:${{PATH}}"  # `!shipml ...` works in a notebook
+    assert all(spec.env[k].startswith(str(ROOT / "build")) for k in ("MPLCONFIGDIR", "XDG_CACHE_HOME", "KUBECACHEDIR"))
     assert spec.argv[0] == str(ROOT / ".venv" / "bin" / "python")  # the kit's venv, not another Python

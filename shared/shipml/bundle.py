@@ -49,6 +49,9 @@ class BundleMetadata:
     libraries: dict[str, str] = field(default_factory=dict)
     created_at: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
     extra: dict[str, Any] = field(default_factory=dict)
+    # fraud probability at or above which the label is the positive class (None: the most probable class);
+    # chosen for the use case's costs (notebook 01, shipml.thresholds), used by every Predictor.predict
+    decision_threshold: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)

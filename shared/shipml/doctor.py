@@ -56,7 +56,8 @@ def extras_installed() -> dict[str, str | None]:
 
     needs = {"serve": ("fastapi", "uvicorn", "httpx"), "edge": ("onnxruntime", "onnx", "skl2onnx"),
              "batch": ("dask.distributed",), "docker": ("docker",), "cluster": ("kubernetes_validate",),
-             "grading": ("papermill", "nbclient"), "course": ("jupyterlab", "matplotlib")}
+             "grading": ("papermill", "nbclient"), "course": ("jupyterlab", "matplotlib"),
+             "monitor": ("scipy", "prometheus_client", "matplotlib")}
     out: dict[str, str | None] = {}
     for extra, modules in needs.items():
         out[extra] = None
@@ -81,20 +82,44 @@ def docker_engine() -> Check:
     return Check("docker engine", status.ok, status.reason if status.ok else f"no engine answers ({status.reason})")
 
 
+def cluster_options() -> dict[str, str | None]:
+    """Which clusters this machine can run: {"kind" | "real node" | "fake nodes": None or why not}."""
+    from shipml.cluster.controlplane import unavailable_reason
+    from shipml.cluster.session import kind_reachable, real_node_reason
+
+    return {
+        "kind": None if kind_reachable() else "no kind cluster named shipml answers",
+        "real node": real_node_reason(),
+        "fake nodes": unavailable_reason(),
+    }
+
+
 def cluster() -> Check:
-    """A kind cluster for real nodes, else the fake-node control plane (real API, kwok nodes)."""
+    """A kind cluster for real nodes, else the kit's real node (root), else fake nodes (kwok)."""
     try:
-        from shipml.cluster.controlplane import unavailable_reason
-        from shipml.cluster.session import kind_reachable
+        options = cluster_options()
     except ImportError as exc:
         return missing_extra("cluster", "cluster", exc)
+    usable = [name for name, reason in options.items() if reason is None]
+    summary = "; ".join(f"{name}: {'yes' if reason is None else 'no (' + reason + ')'}"
+                        for name, reason in options.items())
+    if not usable:
+        return Check("cluster", False, f"no kind cluster, no real node and no fake-node control plane: {summary}")
+    first = usable[0]
+    what = {"kind": "a kind cluster named shipml (real nodes)",
+            "real node": "the kit's control plane with a real node (pods run containers)",
+            "fake nodes": "fake-node control plane (kwok nodes run no containers)"}[first]
+    return Check("cluster", True, f"{what} [{summary}]")
 
-    if kind_reachable():
-        return Check("cluster", True, "a kind cluster named shipml answers (real nodes)")
-    reason = unavailable_reason()
-    if reason is None:
-        return Check("cluster", True, "fake-node control plane (no kind cluster: kwok nodes run no containers)")
-    return Check("cluster", False, f"no kind cluster, and no fake-node control plane: {reason}")
+
+def prometheus() -> Check:
+    """Debian's prometheus + promtool (notebook 06's live alerts; .ci/setup.d/40-prometheus.sh installs them)."""
+    found = tool("prometheus", "--version")
+    if found.ok and shutil.which("promtool") is None:
+        return Check("prometheus", False, "prometheus found but promtool is missing")
+    if not found.ok:
+        return Check("prometheus", False, "not found on PATH (Debian/Ubuntu: sudo apt-get install prometheus)")
+    return found
 
 
 def grading_sandbox() -> Check:
@@ -108,7 +133,7 @@ def grading_sandbox() -> Check:
     return Check("grading sandbox", not line.startswith("none"), line)
 
 
-REQUIREMENTS = {"docker": docker_engine, "cluster": cluster}
+REQUIREMENTS = {"docker": docker_engine, "cluster": cluster, "prometheus": prometheus}
 
 
 def unmet_requirement(notebook: str | Path) -> str | None:
@@ -148,7 +173,8 @@ def environment_report() -> Report:
     kubectl = tool("kubectl", "version", "--client")
     go = tool("go", "version")
     orchestration = cluster()
-    report.checks = [docker, kind, kubectl, go, orchestration, grading_sandbox()]
+    prom = prometheus()
+    report.checks = [docker, kind, kubectl, go, orchestration, grading_sandbox(), prom]
     extras = extras_installed()
 
     def needs(*names: str) -> str:
@@ -162,6 +188,7 @@ def environment_report() -> Report:
         "03 containers": f"skipped: {docker.detail}" if not docker.ok else needs("course", "serve"),
         "04 Kubernetes": ("runs on the " if orchestration.ok else "skipped: ") + orchestration.detail,
         "05 edge (ONNX)": needs("course", "edge"),
+        "06 monitoring": needs("course", "serve", "monitor") if prom.ok else f"skipped: prometheus {prom.detail}",
     }
     report.extras = {k: ("installed" if v is None else f"not installed ({v} missing)") for k, v in extras.items()}
     if is_wsl() and kind.ok:

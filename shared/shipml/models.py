@@ -77,6 +77,7 @@ class TrainResult:
     kind: str
     metrics: dict[str, float]
     training_data: dict[str, Any]
+    reference: Any = None  # shipml.monitoring.reference.ReferenceProfile of the held-out rows
 
 
 def train(df: pd.DataFrame, kind: str = "lr", seed: int = 0, test_size: float = 0.2) -> TrainResult:
@@ -116,7 +117,12 @@ def train(df: pd.DataFrame, kind: str = "lr", seed: int = 0, test_size: float = 
         "fingerprint": fingerprint(df),
         "seed": seed,
     }
-    return TrainResult(pipeline, kind, metrics, training_data)
+    from shipml.monitoring.performance import calibration_error
+    from shipml.monitoring.reference import build_reference
+
+    reference = build_reference(X_test, proba, SCHEMA, seed=seed, metrics={
+        **metrics, "calibration_error": calibration_error(y_test.to_numpy(), proba)})
+    return TrainResult(pipeline, kind, metrics, training_data, reference)
 
 
 def library_versions() -> dict[str, str]:
@@ -124,8 +130,12 @@ def library_versions() -> dict[str, str]:
     return {"scikit-learn": sklearn.__version__, "numpy": np.__version__, "joblib": joblib.__version__}
 
 
-def save_bundle(result: TrainResult, out: str | Path, name: str | None = None, version: int = 1) -> Path:
-    """Write the pipeline, its metadata and hashes into the folder ``out``."""
+def save_bundle(result: TrainResult, out: str | Path, name: str | None = None, version: int = 1,
+                decision_threshold: float | None = None) -> Path:
+    """Write the pipeline, its metadata and hashes into the folder ``out``.
+
+    ``decision_threshold``: the fraud probability from which ``predict`` says fraud (None: 0.5, the
+    most probable class); choose it for the use case with :func:`shipml.thresholds.choose_threshold`."""
     out = Path(out)
     if out.exists() and any(out.iterdir()):
         raise ShipmlError(f"{out}: folder exists and is not empty; choose a new folder for the bundle")
@@ -143,8 +153,15 @@ def save_bundle(result: TrainResult, out: str | Path, name: str | None = None, v
         metrics=result.metrics,
         training_data=result.training_data,
         libraries=library_versions(),
+        decision_threshold=None if decision_threshold is None else float(decision_threshold),
     )
-    return write_bundle(out, metadata)
+    files = {}
+    if result.reference is not None:  # what drift monitoring compares the served traffic with
+        from shipml.monitoring.reference import REFERENCE_FILE
+
+        result.reference.model, result.reference.version = metadata.name, version
+        files[REFERENCE_FILE] = result.reference.to_json()
+    return write_bundle(out, metadata, files)
 
 
 def train_bundle(

@@ -11,6 +11,7 @@ from __future__ import annotations
 import importlib
 import json
 from abc import ABC, abstractmethod
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, ClassVar, Self
 
@@ -31,8 +32,8 @@ class Predictor(ABC):
 
     backend: ClassVar[str]
 
-    def __init__(self, path: Path, metadata: BundleMetadata) -> None:
-        self.path = Path(path)
+    def __init__(self, path: Path | None, metadata: BundleMetadata) -> None:
+        self.path = Path(path) if path is not None else None  # None: built in memory, not from a folder
         self.metadata = metadata
 
     @classmethod
@@ -44,9 +45,21 @@ class Predictor(ABC):
     def predict_proba(self, data: Any) -> np.ndarray:
         """Probabilities, shape (rows, classes), for *valid* columnar data (see :meth:`validate`)."""
 
+    def predict_proba_one(self, row: Mapping[str, Any]) -> np.ndarray:
+        """Probabilities of one valid row given as ``{feature: value}``, shape (classes,).
+
+        A one-row batch here; a backend with a leaner one-row path (ONNX) overrides it.
+        """
+        return self.predict_proba({n: [row[n]] for n in self.schema.names})[0]
+
     def predict(self, data: Any) -> np.ndarray:
-        """Class labels: the most probable class of each row."""
-        return np.asarray(self.metadata.class_labels)[self.predict_proba(data).argmax(axis=1)]
+        """Class labels: the positive class where its probability reaches the bundle's
+        ``decision_threshold``, else the most probable class of each row."""
+        return np.asarray(self.metadata.class_labels)[self.decide(self.predict_proba(data))]
+
+    def decide(self, proba: np.ndarray) -> np.ndarray:
+        """Index of the predicted class of each row of ``proba`` (rows x classes), by this bundle's rule."""
+        return decide(proba, self.metadata.decision_threshold)
 
     def validate(self, data: Any, *, allow_extra: bool = True) -> Validation:
         """Check data against this model's schema; every bad field is reported."""
@@ -65,7 +78,17 @@ class Predictor(ABC):
         return self.metadata.version
 
     def __repr__(self) -> str:
-        return f"<{type(self).__name__} {self.name} v{self.version} from {self.path}>"
+        return f"<{type(self).__name__} {self.name} v{self.version} from {self.path or 'memory'}>"
+
+
+def decide(proba: np.ndarray, threshold: float | None = None) -> np.ndarray:
+    """Class index per row: with two classes and a ``threshold``, 1 where ``proba[:, 1] >= threshold``;
+    otherwise the most probable class (ties go to the first). The one rule batch, API and edge share."""
+    proba = np.asarray(proba)
+    if proba.ndim == 2 and proba.shape[1] == 2:  # without numpy's slow row-wise argmax
+        positive = proba[:, 1] >= threshold if threshold is not None else proba[:, 1] > proba[:, 0]
+        return positive.astype(np.intp)
+    return proba.argmax(axis=1)
 
 
 def load_predictor(path: str | Path, *, trusted_keys: Any = None) -> Predictor:

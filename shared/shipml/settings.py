@@ -25,6 +25,16 @@ variable                       default             meaning
 ``SHIPML_RATE_BURST``          (the rate)          requests a caller may send at once before 429
 ``SHIPML_TLS_CERT``            (none: plain HTTP)  PEM certificate (chain) for HTTPS; with ``SHIPML_TLS_KEY``
 ``SHIPML_TLS_KEY``             (none)              PEM private key of that certificate
+``SHIPML_HEADER_TIMEOUT``      ``10``              a connection must send a request's headers within this
+``SHIPML_KEEPALIVE_SECONDS``   ``5``               an idle keep-alive connection is closed after this
+``SHIPML_MONITOR``             ``false``           prediction log + live drift gauges (shipml.monitoring)
+``SHIPML_MONITOR_LOG_DIR``     ``/tmp/shipml-...``  prediction log folder (rotated Parquet files)
+``SHIPML_MONITOR_SAMPLE_RATE`` ``1.0``             share of predictions logged (0-1)
+``SHIPML_MONITOR_QUEUE_ROWS``  ``100000``          log queue size; beyond it records are dropped+counted
+``SHIPML_MONITOR_ROTATE_MB``   ``64``              a new log file after this many MB ...
+``SHIPML_MONITOR_ROTATE_SECONDS`` ``300``          ... or this many seconds
+``SHIPML_MONITOR_WINDOW_ROWS`` ``5000``            rows in the rolling window of the drift gauges
+``SHIPML_MONITOR_DRIFT_SECONDS`` ``5``             how often the drift gauges are recomputed
 =============================  ==================  =================================================
 """
 
@@ -63,6 +73,24 @@ class Settings(BaseSettings):
     tls_key: Path | None = Field(None, description="PEM private key for HTTPS")
     trusted_keys: Path | None = Field(
         None, description="folder of trusted *.pub keys; when set, only bundles they signed load (shipml.signing)")
+    header_timeout: float = Field(10.0, gt=0, description="close a connection whose request headers "
+                                          "take longer (slow or silent clients)")
+    keepalive_seconds: int = Field(5, ge=1, description="close an idle keep-alive connection after this")
+    # monitoring (shipml.monitoring): the prediction log and the live drift gauges
+    monitor: bool = Field(False, description="log predictions and export drift gauges")
+    monitor_log_dir: Path | None = Field(Path("/tmp/shipml-predictions"),
+                                         description="prediction log folder; empty: gauges only, no files")
+    monitor_sample_rate: float = Field(1.0, ge=0.0, le=1.0, description="share of predictions logged")
+    monitor_queue_rows: int = Field(100_000, ge=1, description="log queue; when full, records are dropped")
+    monitor_rotate_mb: float = Field(64.0, gt=0, description="start a new log file after this many MB")
+    monitor_rotate_seconds: float = Field(300.0, gt=0, description="start a new log file after this many seconds")
+    monitor_window_rows: int = Field(5000, ge=100, description="rows in the rolling drift window")
+    monitor_drift_seconds: float = Field(5.0, gt=0, description="how often the drift gauges are recomputed")
+
+    @field_validator("monitor_log_dir", mode="before")
+    @classmethod
+    def _empty_is_none(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
 
     @field_validator("cors_origins", mode="before")
     @classmethod
@@ -98,6 +126,16 @@ class Settings(BaseSettings):
             "SHIPML_SLOW_REQUEST_MS": str(self.slow_request_ms),
             "SHIPML_MODEL_THREADS": str(self.model_threads),
             "SHIPML_POLL_SECONDS": str(self.poll_seconds),
+            "SHIPML_HEADER_TIMEOUT": str(self.header_timeout),
+            "SHIPML_KEEPALIVE_SECONDS": str(self.keepalive_seconds),
+            "SHIPML_MONITOR": "true" if self.monitor else "false",
+            "SHIPML_MONITOR_LOG_DIR": str(self.monitor_log_dir or ""),
+            "SHIPML_MONITOR_SAMPLE_RATE": str(self.monitor_sample_rate),
+            "SHIPML_MONITOR_QUEUE_ROWS": str(self.monitor_queue_rows),
+            "SHIPML_MONITOR_ROTATE_MB": str(self.monitor_rotate_mb),
+            "SHIPML_MONITOR_ROTATE_SECONDS": str(self.monitor_rotate_seconds),
+            "SHIPML_MONITOR_WINDOW_ROWS": str(self.monitor_window_rows),
+            "SHIPML_MONITOR_DRIFT_SECONDS": str(self.monitor_drift_seconds),
         }
         if self.default_model:
             env["SHIPML_DEFAULT_MODEL"] = self.default_model

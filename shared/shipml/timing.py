@@ -52,3 +52,29 @@ def best_of(call: Callable[[], Any], repeats: int = 3) -> float:
         call()
         best = min(best, time.perf_counter() - started)
     return best
+
+
+def measurement_context() -> dict[str, Any]:
+    """Where and on what a figure was measured: the git commit (and whether the tree had changes),
+    the machine, and its load average — a benchmark's JSON carries it next to the figures."""
+    import os
+    import platform
+    import subprocess
+    from datetime import UTC, datetime
+
+    from shipml.paths import PACKAGE_DIR
+
+    def git(*args: str) -> str:
+        try:
+            return subprocess.run(["git", *args], cwd=PACKAGE_DIR, capture_output=True, text=True,
+                                  timeout=10).stdout.strip()
+        except (OSError, subprocess.TimeoutExpired):
+            return ""
+
+    return {
+        "commit": git("rev-parse", "--short=12", "HEAD") or "unknown",
+        "uncommitted_changes": bool(git("status", "--porcelain", "--untracked-files=no")),
+        "measured_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
+        "load_average": [round(x, 2) for x in os.getloadavg()],  # 1, 5 and 15 minutes, at the time of the call
+    }

@@ -9,8 +9,11 @@ just means "not yet").
 
 from __future__ import annotations
 
+import re
+import subprocess
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import TypeVar
 
 from shipml.errors import ShipmlError
@@ -49,3 +52,21 @@ def wait_until(predicate: Callable[[], T], timeout: float, interval: float = 0.1
     if detail is not None:
         message += f": {detail()}"
     raise WaitTimeout(message)
+
+
+def wait_for_log(process: subprocess.Popen, log: Path, pattern: str, timeout: float, what: str = "the server",
+                 interval: float = 0.1) -> re.Match[str]:
+    """Wait until a started ``process`` writes a line matching ``pattern`` to its ``log`` file; return the match.
+
+    For servers that bind port 0 and say which port they got: no guessed port, no race. Fails at once,
+    with the log's end, when the process exits first.
+    """
+
+    def announced() -> re.Match[str] | None:
+        text = log.read_text(errors="replace") if log.exists() else ""
+        if process.poll() is not None:
+            raise ShipmlError(f"{what} exited (code {process.returncode}) before it was ready: {text[-2000:]}")
+        return re.search(pattern, text)
+
+    return wait_until(announced, timeout, interval=interval, what=what,
+                      detail=lambda: log.read_text(errors="replace")[-500:] if log.exists() else "(no log)")

@@ -7,12 +7,12 @@ import os
 import signal
 import subprocess
 import sys
-import time
 
 import pyarrow.parquet as pq
 import pytest
 from shipml import batch
 from shipml.cli import main
+from shipml.waiting import wait_until
 
 N_ROWS = 4_000
 
@@ -44,9 +44,9 @@ def test_dask_scheduler_address_sends_work_to_an_existing_cluster(lr_bundle, bat
     assert summary.rows_scored == N_ROWS
 
 
-def test_unreachable_scheduler_is_a_clear_error(lr_bundle, batch_files, tmp_path, free_port):
+def test_unreachable_scheduler_is_a_clear_error(lr_bundle, batch_files, tmp_path, refused_port):
     code, err = _cli(["batch", "score", "--model", str(lr_bundle), "--input", str(batch_files["csv"]),
-                      "--output", str(tmp_path / "s.parquet"), "--scheduler", f"tcp://127.0.0.1:{free_port}"])
+                      "--output", str(tmp_path / "s.parquet"), "--scheduler", f"tcp://127.0.0.1:{refused_port}"])
     assert code == 1 and "cannot reach the Dask scheduler" in err
     assert list(tmp_path.iterdir()) == []
 
@@ -96,11 +96,11 @@ def test_killed_job_leaves_no_complete_looking_output(lr_bundle, tmp_path, sig):
                              "--input", str(src), "--output", str(out), "--chunk-rows", "2000", "--no-progress"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     partial = out.with_name(".scores.parquet.partial")
-    deadline = time.monotonic() + 120
-    while not (partial.exists() and partial.stat().st_size > 0) and time.monotonic() < deadline:
+    def writing() -> bool:
         assert proc.poll() is None, proc.communicate()
-        time.sleep(0.05)
-    assert partial.exists(), "the job never started writing"
+        return partial.exists() and partial.stat().st_size > 0
+
+    wait_until(writing, timeout=120, interval=0.05, what="the job's partial output")
     os.kill(proc.pid, sig)
     proc.wait(timeout=60)
     assert proc.returncode != 0

@@ -1,11 +1,11 @@
 """The workflow against a real control plane (kube-apiserver, controller manager, scheduler,
 etcd) whose nodes are kwok fakes: every object, controller and rollout is real; no container runs.
-Tests run in file order on one deployment and leave it as they found it."""
+Tests share one deployment per module; the `app` fixture restores it after each test (any order works)."""
 
 from __future__ import annotations
 
+import contextlib
 import json
-import time
 from pathlib import Path
 
 import psutil
@@ -13,6 +13,7 @@ import pytest
 from shipml.cluster import render, shell, workflow
 from shipml.cluster.controlplane import down, running, up
 from shipml.errors import ShipmlError
+from shipml.waiting import WaitTimeout, wait_until
 
 pytestmark = [pytest.mark.controlplane, pytest.mark.slow]
 
@@ -42,9 +43,8 @@ def test_three_replicas_become_ready_on_fake_nodes(app):
 
 def test_service_endpoints_list_every_ready_pod(app):
     expected = sorted(p["ip"] for p in workflow.pods(app))
-    deadline = time.monotonic() + 30
-    while workflow.endpoints(app) != expected and time.monotonic() < deadline:
-        time.sleep(0.5)
+    with contextlib.suppress(WaitTimeout):  # the assertion below shows what differs
+        wait_until(lambda: workflow.endpoints(app) == expected, timeout=30, interval=0.5, what="the endpoints")
     assert workflow.endpoints(app) == expected and len(expected) == 3
 
 
@@ -90,14 +90,12 @@ def test_reapplying_after_set_image_reports_the_field_manager_conflict(app):
 
 
 def test_hpa_is_accepted_and_evaluated_by_the_controller(app):
-    deadline = time.monotonic() + 60
-    conditions = {}
-    while time.monotonic() < deadline:
+    def conditions_once_evaluated() -> dict:
         hpa = app.get_json("hpa/shipml-serving")
-        conditions = {c["type"]: c for c in hpa.get("status", {}).get("conditions", [])}
-        if "ScalingActive" in conditions:
-            break
-        time.sleep(1)
+        found = {c["type"]: c for c in hpa.get("status", {}).get("conditions", [])}
+        return found if "ScalingActive" in found else {}
+
+    conditions = wait_until(conditions_once_evaluated, timeout=60, interval=1, what="the HPA's conditions")
     assert conditions["AbleToScale"]["status"] == "True"
     # No metrics-server here, exactly like a fresh kind cluster: the HPA cannot read CPU use.
     assert conditions["ScalingActive"]["status"] == "False"
@@ -105,13 +103,14 @@ def test_hpa_is_accepted_and_evaluated_by_the_controller(app):
 
 
 def test_pod_disruption_budget_counts_the_pods(app):
-    deadline = time.monotonic() + 30
-    status = {}
-    while time.monotonic() < deadline:
-        status = app.get_json("pdb/shipml-serving").get("status", {})
-        if status.get("expectedPods") == 3:
-            break
-        time.sleep(0.5)
+    status: dict = {}
+
+    def counted() -> bool:
+        status.update(app.get_json("pdb/shipml-serving").get("status", {}))
+        return status.get("expectedPods") == 3
+
+    with contextlib.suppress(WaitTimeout):  # the assertion below shows what differs
+        wait_until(counted, timeout=30, interval=0.5, what="the PDB's pod count")
     assert (status["expectedPods"], status["disruptionsAllowed"]) == (3, 1)
 
 
@@ -136,9 +135,7 @@ def test_service_account_token_controller_signs_tokens(fake_cluster):
               "metadata": {"name": "default-token", "namespace": "default",
                            "annotations": {"kubernetes.io/service-account.name": "default"}}}
     shell.run(kubectl.argv("apply", "--server-side", "-f", "-"), input_text=json.dumps(secret))
-    deadline = time.monotonic() + 30
-    data = {}
-    while time.monotonic() < deadline and "token" not in data:
-        data = kubectl.get_json("secret/default-token").get("data", {})
-        time.sleep(0.5)
+    data = wait_until(lambda: kubectl.get_json("secret/default-token").get("data", {}).get("token")
+                      and kubectl.get_json("secret/default-token")["data"], timeout=30, interval=0.5,
+                      what="the service account token")
     assert {"token", "ca.crt", "namespace"} <= set(data)

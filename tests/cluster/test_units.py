@@ -74,6 +74,14 @@ class EveryThirdFails(BaseHTTPRequestHandler):
         self.send_response(503 if type(self).count % 3 == 0 else 200)
         self.end_headers()
 
+    def do_POST(self):  # noqa: N802
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        ok = self.headers.get("X-API-Key") == "k" and b"amount" in body
+        self.send_response(200 if ok else 401)
+        self.send_header("Content-Type", "application/json")
+        self.end_headers()
+        self.wfile.write(b'{"version": 2}' if ok else b'{"error": "key"}')
+
     def log_message(self, *args):
         pass
 
@@ -83,9 +91,30 @@ def test_load_generator_counts_failures_and_stops_at_its_bound():
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
         with LoadGenerator(f"http://127.0.0.1:{server.server_port}/", max_requests=30) as load:
-            load._thread.join(timeout=20)
+            load.wait(timeout=20)
     finally:
         server.shutdown()
     assert (load.result.sent, load.result.failed) == (30, 10)
     assert load.result.reasons == {"HTTP 503": 10}
     assert "30 requests" in str(load.result)
+
+
+def test_load_generator_posts_bodies_with_headers_and_records_versions():
+    server = ThreadingHTTPServer(("127.0.0.1", 0), EveryThirdFails)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        with LoadGenerator(f"http://127.0.0.1:{server.server_port}/predict", max_requests=12, workers=3,
+                           json_bodies=[{"amount": 1.0}], headers={"X-API-Key": "k"}, keep_alive=False,
+                           max_rps=200) as load:
+            load.wait(timeout=20)
+    finally:
+        server.shutdown()
+    assert (load.result.sent, load.result.failed) == (12, 0)
+    assert [s.version for s in load.samples] == [2] * 12 and load.samples[-1].t >= load.samples[0].t
+    assert load.samples[-1].t > 0.03  # 200 requests/s at most: 12 take about 0.06 s
+
+
+def test_load_generator_accepts_the_clusters_own_ranges_only():
+    check_target("http://10.244.0.7:8080/predict", networks=("10.244.0.0/16",))
+    with pytest.raises(ShipmlError, match="refusing"):
+        check_target("http://10.245.0.7:8080/predict", networks=("10.244.0.0/16",))

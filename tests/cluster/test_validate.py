@@ -35,9 +35,9 @@ def test_corpus_file_is_rejected_with_the_expected_message(path):
     assert all("\n" not in problem for problem in problems), "messages are one line"
 
 
-@pytest.mark.parametrize("overlay", ["kind", "prod"])
+@pytest.mark.parametrize("overlay", ["kind", "prod", "realnode"])
 def test_overlay_passes_strict_schema_and_policy(overlay):
-    assert render.overlay_names() == ["kind", "prod"]
+    assert render.overlay_names() == ["kind", "prod", "realnode"]
     assert validate_path(overlay) == []
 
 
@@ -60,7 +60,7 @@ def test_kind_overlay_matches_the_lesson():
     docs = render.render("kind")
     dep = deployment(docs)
     container = dep["spec"]["template"]["spec"]["containers"][0]
-    assert dep["spec"]["replicas"] == 3
+    assert "replicas" not in dep["spec"]  # the HPA owns the count
     assert container["imagePullPolicy"] == "IfNotPresent"
     assert re.fullmatch(r"shipml-serving:\d+\.\d+\.\d+", container["image"])
     assert container["readinessProbe"]["httpGet"]["path"] == "/v2/health/ready"
@@ -77,6 +77,42 @@ def test_kind_overlay_matches_the_lesson():
     assert env["SHIPML_API_KEY_FILE"]["value"] == "/etc/shipml/api-keys/api-key" and "SHIPML_API_KEY" not in env
     volumes = {v["name"]: v for v in dep["spec"]["template"]["spec"]["volumes"]}
     assert volumes["api-keys"]["secret"]["secretName"] == secret["metadata"]["name"]
+    assert hpa["spec"]["minReplicas"] == 3
+
+
+@pytest.mark.parametrize("overlay", ["kind", "prod", "realnode"])
+def test_configmap_name_carries_a_content_hash_the_deployment_follows(overlay):
+    docs = render.render(overlay)
+    config = next(d for d in docs if d["kind"] == "ConfigMap")
+    assert re.fullmatch(r"shipml-serving-config-[a-z0-9]{10}", config["metadata"]["name"])
+    container = deployment(docs)["spec"]["template"]["spec"]["containers"][0]
+    assert container["envFrom"] == [{"configMapRef": {"name": config["metadata"]["name"]}}]
+
+
+def test_a_setting_change_changes_the_pod_template(tmp_path):
+    """So a config change rolls the pods: the prod overlay's merged setting gives another name."""
+    names = {overlay: next(d for d in render.render(overlay) if d["kind"] == "ConfigMap")["metadata"]["name"]
+             for overlay in ("kind", "prod")}
+    assert names["kind"] != names["prod"]
+    prod = next(d for d in render.render("prod") if d["kind"] == "ConfigMap")
+    assert prod["data"]["SHIPML_LOG_LEVEL"] == "warning" and prod["data"]["SHIPML_MAX_BATCH_ROWS"] == "10000"
+
+
+def test_no_manifest_sets_replicas_where_an_hpa_owns_the_count():
+    for overlay in render.overlay_names():
+        docs = render.render(overlay)
+        targets = {d["spec"]["scaleTargetRef"]["name"] for d in docs if d["kind"] == "HorizontalPodAutoscaler"}
+        for dep in docs:
+            if dep["kind"] == "Deployment" and dep["metadata"]["name"] in targets:
+                assert "replicas" not in dep["spec"], overlay
+
+
+def test_realnode_overlay_tolerates_the_taint_and_selects_the_node():
+    spec = deployment(render.render("realnode"))["spec"]["template"]["spec"]
+    assert spec["nodeSelector"] == {"shipml.io/node": "real"}
+    assert spec["tolerations"][0]["key"] == "shipml.io/real-node"
+    kind_spec = deployment(render.render("kind"))["spec"]["template"]["spec"]
+    assert "nodeSelector" not in kind_spec and "tolerations" not in kind_spec
 
 
 def test_kind_nodeport_is_the_port_the_kind_config_maps_to_localhost():
@@ -89,8 +125,11 @@ def test_kind_nodeport_is_the_port_the_kind_config_maps_to_localhost():
 
 
 def test_prod_overlay_has_more_replicas_and_larger_limits_than_kind():
+    def hpa(overlay):
+        return next(d for d in render.render(overlay) if d["kind"] == "HorizontalPodAutoscaler")["spec"]
+
     kind, prod = deployment(render.render("kind")), deployment(render.render("prod"))
-    assert prod["spec"]["replicas"] > kind["spec"]["replicas"]
+    assert hpa("prod")["minReplicas"] > hpa("kind")["minReplicas"]
     limits = [d["spec"]["template"]["spec"]["containers"][0]["resources"]["limits"] for d in (kind, prod)]
     assert limits[0] != limits[1]
     service = next(d for d in render.render("prod") if d["kind"] == "Service")
@@ -113,7 +152,7 @@ def test_image_digest_counts_as_pinned():
 
 
 def test_unknown_overlay_is_a_clear_error():
-    with pytest.raises(ShipmlError, match="overlays: kind, prod"):
+    with pytest.raises(ShipmlError, match="overlays: kind, prod, realnode"):
         render.resolve("staging")
 
 

@@ -20,6 +20,7 @@ import pytest
 import yaml
 from shipml.errors import ShipmlError
 from shipml.predictor import load_predictor
+from shipml.waiting import wait_until
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = REPO_ROOT / "docker-compose.yml"
@@ -85,16 +86,17 @@ class Stack:
 
 def _wait_healthy(client, container_id: str, timeout: float = 120) -> float:
     started = time.monotonic()
-    while time.monotonic() - started < timeout:
+
+    def healthy() -> bool:
         container = client.containers.get(container_id)
         state = container.attrs["State"]
         health = (state.get("Health") or {}).get("Status")
-        if health == "healthy":
-            return time.monotonic() - started
         if health == "unhealthy" or state["Status"] in ("exited", "dead"):
             raise ShipmlError(f"api turned {health or state['Status']}: {container.logs(tail=20).decode()}")
-        time.sleep(0.25)
-    raise ShipmlError(f"api not healthy within {timeout}s")
+        return health == "healthy"
+
+    wait_until(healthy, timeout, interval=0.25, what="the compose stack's api")
+    return time.monotonic() - started
 
 
 def test_the_compose_file_asks_for_what_the_issue_lists():

@@ -92,8 +92,9 @@ def _post(url, body):
         return e.code, json.loads(e.read())
 
 
-def test_stdlib_server_answers_on_a_free_loopback_port(lr_edge, free_port, heldout):
-    server = make_server(lr_edge, "127.0.0.1", free_port)
+def test_stdlib_server_answers_on_a_free_loopback_port(lr_edge, heldout):
+    server = make_server(lr_edge, "127.0.0.1", 0)  # port 0: bound at once, no race for the port
+    free_port = server.server_address[1]
     serve_in_thread(server)
     base = f"http://127.0.0.1:{free_port}"
     try:

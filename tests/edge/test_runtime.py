@@ -5,7 +5,6 @@ from __future__ import annotations
 import subprocess
 import sys
 import textwrap
-import time
 import urllib.request
 
 import numpy as np
@@ -13,6 +12,7 @@ import onnxruntime as ort
 import pytest
 from shipml.edge.runtime import OnnxPredictor, explain_type_error
 from shipml.errors import SchemaError, ShipmlError
+from shipml.waiting import wait_for_log
 
 
 def _row(df, i=0):
@@ -108,22 +108,16 @@ def test_runtime_runs_where_scikit_learn_and_pandas_cannot_be_imported(hgb_edge,
 
 
 @pytest.mark.slow
-def test_device_server_runs_without_scikit_learn(hgb_edge, free_port, heldout):
+def test_device_server_runs_without_scikit_learn(hgb_edge, heldout, tmp_path):
     script = BLOCKER + "import sys\nfrom shipml.edge.device import main\nsys.exit(main(sys.argv[1:]))\n"
-    server = subprocess.Popen([sys.executable, "-c", script, "serve", str(hgb_edge), "--host", "127.0.0.1",
-                               "--port", str(free_port)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    log = tmp_path / "device.log"
+    with open(log, "w") as err:  # port 0: the server binds a free port and says which on stderr
+        server = subprocess.Popen([sys.executable, "-c", script, "serve", str(hgb_edge), "--host", "127.0.0.1",
+                                   "--port", "0"], stdout=subprocess.DEVNULL, stderr=err, text=True)
     try:
-        base = f"http://127.0.0.1:{free_port}"
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                with urllib.request.urlopen(base + "/health", timeout=2) as r:
-                    assert r.status == 200
-                    break
-            except OSError:
-                if server.poll() is not None or time.monotonic() > deadline:
-                    raise AssertionError(f"server did not start: {server.communicate()[1]}") from None
-                time.sleep(0.2)
+        base = wait_for_log(server, log, r"on (http://127\.0\.0\.1:\d+)", timeout=60, what="the device server")[1]
+        with urllib.request.urlopen(base + "/health", timeout=5) as r:
+            assert r.status == 200
         import json
 
         body = json.dumps({"instances": [_row(heldout.drop(columns=["is_fraud"]), 0)]}).encode()

@@ -12,6 +12,7 @@ import pytest
 from shipml.bundle import sign_bundle
 from shipml.edge import update
 from shipml.edge.runtime import OnnxPredictor
+from shipml.waiting import wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -30,10 +31,15 @@ def test_server_serves_the_signed_version_and_refuses_the_unsigned_one(lr_bundle
     shutil.copytree(lr_bundle, repo / "fraud-lr" / "1")
     sign_bundle(repo / "fraud-lr" / "1", keyring["alice"])
     shutil.copytree(hgb_bundle, repo / "fraud-hgb" / "1")  # unsigned
-    with BackgroundServer(repo, env={"SHIPML_TRUSTED_KEYS": str(keyring["trusted"])}) as s:
-        assert httpx.get(f"{s.url}/v2/models/fraud-lr/ready").status_code == 200
+    # wait_ready=False: server readiness means every model folder serves a version (the v2 spec), so a
+    # repository holding a refused bundle stays not ready: the pod gets no traffic until it is removed.
+    with BackgroundServer(repo, env={"SHIPML_TRUSTED_KEYS": str(keyring["trusted"])}, wait_ready=False) as s:
+        wait_until(lambda: httpx.get(f"{s.url}/v2/models/fraud-lr/ready").status_code == 200, 60,
+                   interval=0.2, what="the signed model", retry_on=(httpx.TransportError,))
         assert httpx.get(f"{s.url}/v2/models/fraud-hgb/ready").status_code == 404
-        refusals = [line for line in s.logs().splitlines() if "is not signed" in line]
+        assert httpx.get(f"{s.url}/v2/health/ready").status_code == 503
+        refusals = wait_until(lambda: [line for line in s.logs().splitlines() if "is not signed" in line], 10,
+                              what="the refusal in the log")
         assert len(refusals) == 1 and "fraud-hgb" in refusals[0]
 
 

@@ -115,7 +115,7 @@ def test_v2_errors_reach_the_triton_client(server, record):
     client = triton.InferenceServerClient(url=server.url.removeprefix("http://"))
     tensor = triton.InferInput("amount", [1], "FP64")
     tensor.set_data_from_numpy(np.array([1.0]))
-    with pytest.raises(InferenceServerException, match="missing column"):
+    with pytest.raises(InferenceServerException, match="missing input tensor"):
         client.infer("fraud-lr", [tensor])
     with pytest.raises(InferenceServerException, match="not served"):
         client.get_model_metadata("nope")
@@ -162,7 +162,12 @@ def test_openapi_declares_the_generated_record_model(client):
     assert record["additionalProperties"] is False
     assert record["properties"]["amount"]["maximum"] == 25000
     assert "online_retail" in record["properties"]["merchant_category"]["enum"]
-    assert {"/v1/models/{name}:predict", "/v2/models/{name}/infer", "/metrics"} <= set(doc["paths"])
+    # The standard protocols' bodies differ per model: one documented path per served model, its own body.
+    assert {"/v1/models/fraud-lr:predict", "/v2/models/fraud-hgb/infer",
+            "/v1/models/fraud-onnx/versions/{version}:classify", "/v1/models/{name}", "/metrics"} <= set(doc["paths"])
+    v2 = doc["paths"]["/v2/models/fraud-lr/infer"]["post"]["requestBody"]["content"]["application/json"]["schema"]
+    assert v2["$ref"].endswith("/FraudLrV2InferRequest")
+    assert "/v2/models/{name}/infer" not in doc["paths"]
 
 
 def test_docs_page_uses_only_local_assets(client):
@@ -181,3 +186,75 @@ def test_logs_are_json_lines_with_the_request_id(server, client, record):
     lines = [json.loads(line) for line in server.logs().splitlines() if line.startswith("{")]
     mine = [x for x in lines if x.get("request_id") == "log-me-42"]
     assert mine and mine[0]["route"] == "/predict" and mine[0]["status"] == 200
+
+
+def test_v2_answers_every_output_by_default_echoes_the_id_and_names_the_model_when_ready(client, record):
+    inputs = [{"name": k, "shape": [1], "datatype": {"str": "BYTES", "bool": "BOOL", "int": "INT64",
+                                                      "float": "FP64"}[type(v).__name__], "data": [v]}
+              for k, v in record.items()]
+    r = client.post("/v2/models/fraud-lr/infer", json={"id": "req-9", "inputs": inputs})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["id"] == "req-9" and body["model_name"] == "fraud-lr" and body["model_version"] == "1"
+    assert [o["name"] for o in body["outputs"]] == ["label", "probabilities", "class_name"]
+    assert body["outputs"][2]["data"] == [["legit", "fraud"][body["outputs"][0]["data"][0]]]
+    nested = client.post("/v2/models/fraud-lr/versions/1/infer", json={"inputs": [
+        {**t, "shape": [1, 1], "data": [t["data"]]} for t in inputs], "outputs": [{"name": "label"}]}).json()
+    assert "id" not in nested and [o["name"] for o in nested["outputs"]] == ["label"]
+    assert client.get("/v2/models/fraud-lr/ready").json() == {"name": "fraud-lr", "ready": True}
+    assert client.get("/v2/models/fraud-lr/versions/1/ready").json() == {"name": "fraud-lr", "version": "1",
+                                                                          "ready": True}
+
+
+def test_tf_serving_classify_regress_single_values_and_labels(client, record):
+    one = client.post("/v1/models/fraud-lr:predict", json={"inputs": record})
+    assert one.status_code == 200, one.text
+    p = one.json()["outputs"]["probabilities"][0]
+    context = {k: v for k, v in record.items() if k != "amount"}
+    r = client.post("/v1/models/fraud-lr:classify", json={"signature_name": "serving_default", "context": context,
+                                                          "examples": [{"amount": record["amount"]}]})
+    assert r.status_code == 200, r.text
+    assert r.json()["result"] == [[["legit", pytest.approx(p[0])], ["fraud", pytest.approx(p[1])]]]
+    r = client.post("/v1/models/fraud-lr/versions/1:regress", json={"examples": [record, record]})
+    assert r.status_code == 200 and r.json()["result"] == pytest.approx([p[1], p[1]])
+    r = client.get("/v1/models/fraud-lr/labels/stable")
+    assert r.status_code == 404 and "labels are not supported" in r.json()["error"]
+    assert client.get("/v1/models/fraud-lr:classify").status_code == 405
+
+
+def test_v2_protocol_with_the_open_inference_protocol_client(server, record):
+    """The OIP working group's generated client (``open-inference-openapi``): its pydantic models parse every answer.
+
+    The KServe SDK (kserve 0.21) and MLServer (1.7) cannot be installed next to the kit's pins (they need
+    pandas < 3, psutil < 6, protobuf 6, an older FastAPI); this client is generated from the same spec.
+    """
+    from open_inference.openapi.client import OpenInferenceClient
+    from open_inference.openapi.core.api_error import ApiError
+    from open_inference.openapi.types import InferenceRequest, RequestInput, RequestOutput
+
+    client = OpenInferenceClient(base_url=server.url)
+    client.check_server_liveness()
+    client.check_server_readiness()
+    client.check_model_readiness("fraud-onnx")
+    client.check_model_version_readiness("fraud-onnx", "1")
+    assert client.read_server_metadata().name == "shipml"
+    meta = client.read_model_metadata("fraud-onnx")
+    assert meta.name == "fraud-onnx" and {t.name for t in meta.inputs} == set(record)
+    assert client.read_model_version_metadata("fraud-onnx", "1").versions == ["1"]
+    kinds = {str: "BYTES", bool: "BOOL", int: "INT64", float: "FP64"}
+    # The client's TensorData (pydantic v1, Union[float, str, bool]) turns JSON booleans into 0.0/1.0, which
+    # the spec's BOOL tensors do not allow; the boolean tensor is built without that coercion.
+    request = InferenceRequest(id="oip-1", inputs=[
+        (RequestInput.construct if isinstance(v, bool) else RequestInput)(
+            name=k, shape=[2], datatype=kinds[type(v)], data=[v, v]) for k, v in record.items()])
+    answer = client.model_infer("fraud-onnx", request=request)
+    assert answer.id == "oip-1" and answer.model_name == "fraud-onnx"
+    assert [o.name for o in answer.outputs] == ["label", "probabilities", "class_name"]
+    proba = next(o for o in answer.outputs if o.name == "probabilities")
+    assert proba.shape == [2, 2] and abs(sum(proba.data.__root__[:2]) - 1) < 1e-6
+    one = client.model_version_infer("fraud-onnx", "1", request=InferenceRequest(
+        inputs=request.inputs, outputs=[RequestOutput(name="class_name")]))
+    assert [o.name for o in one.outputs] == ["class_name"]
+    with pytest.raises(ApiError) as refused:
+        client.read_model_metadata("nope")
+    assert refused.value.status_code == 404 and "not served" in refused.value.body["error"]

@@ -74,6 +74,7 @@ def score(
     threads: int | None = 1,
     progress: bool = True,
     on_chunk: Callable[[int], None] | None = None,
+    prediction_log: Any = None,
 ) -> BatchSummary:
     """Score ``input`` (a file or folder) with the bundle ``model``; write ``output`` and ``quarantine``.
 
@@ -84,8 +85,13 @@ def score(
     OpenMP threads spin against the reader and each other for the same cores (measured on a busy 2-core
     machine: gradient boosting predicted 2.7x slower with two OpenMP threads than with one).
     ``on_chunk(n_rows_done)`` is called after every chunk (tests use it to fail a job half-way).
+    ``prediction_log`` (a :class:`shipml.monitoring.predlog.PredictionLog`, local engine) receives every scored
+    row with its features; the job waits for room in its queue rather than drop rows.
     """
     from threadpoolctl import ThreadpoolController
+
+    if prediction_log is not None and engine != "local":
+        raise ShipmlError("the prediction log runs with the local engine (--engine local)")
 
     output, quarantine, files = _checked_paths(input, output, quarantine, chunk_rows, workers, engine)
     predictor = model if isinstance(model, Predictor) else load_predictor(model)
@@ -94,20 +100,31 @@ def score(
                            str(quarantine))
     started = time.perf_counter()
     preflight(files, schema)
-    out = bad = results = None
+    out = bad = writer = results = None
     controller = ThreadpoolController() if threads and engine == "local" else None  # finds the libraries once
     limits = controller.limit(limits=threads) if controller else None
     try:
         out = AtomicTable(output, output_schema(schema, id_type(files[0], schema)), repeating=REPEATING_COLUMNS)
         bad = AtomicTable(quarantine, quarantine_schema(schema))
+        writer = WriterThread()
         chunks = iter_chunks(files, schema, chunk_rows, summary.ignored_columns)
         if engine == "local":
-            results = local_results(predictor, chunks, workers, threads, controller)
+            results = local_results(predictor, chunks, workers, threads, controller,
+                                    keep_features=prediction_log is not None)
         else:
             from shipml.batch.scaleout import dask_results
 
             results = dask_results(predictor.path, chunks, scheduler=scheduler, workers=workers)
-        summary.peak_memory_mb = round(_write_all(results, out, bad, summary, total_rows(files), progress, on_chunk), 1)
+        log_rows = None
+        if prediction_log is not None:
+            def log_rows(result: ChunkResult) -> None:  # monitoring: the scored rows with their features
+                prediction_log.record_columns(result.scored.column(schema.id_column).to_pylist(), predictor.name,
+                                              predictor.version, result.features, result.scores,
+                                              result.scored.column("prediction").to_numpy(), block=True)
+        peak = _write_all(results, writer, out, bad, summary, total_rows(files), progress, on_chunk, log_rows)
+        writer, finishing = None, writer
+        finishing.close()
+        summary.peak_memory_mb = round(peak, 1)
         if summary.rows_in == 0:
             raise ShipmlError(f"{input}: no rows to score (the input holds a header but no data)")
         if summary.rows_in != summary.rows_scored + summary.rows_quarantined:  # a bug, never a user error
@@ -119,6 +136,9 @@ def score(
         if results is not None:  # stop the scoring threads or the Dask cluster now, not when collected
             with contextlib.suppress(BaseException):
                 results.close()
+        if writer is not None:
+            with contextlib.suppress(BaseException):
+                writer.close()
         for table in (out, bad):
             if table is not None:
                 table.abort()
@@ -149,33 +169,30 @@ def _checked_paths(input: str | Path, output: str | Path, quarantine: str | Path
     return output, quarantine, files
 
 
-def _write_all(results: Iterator[ChunkResult], out: AtomicTable, bad: AtomicTable, summary: BatchSummary,
-               total: int, progress: bool, on_chunk: Callable[[int], None] | None) -> float:
-    """Write every chunk's rows (on a writer thread) and count them in ``summary``; return the peak RSS in MB."""
+def _write_all(results: Iterator[ChunkResult], writer: WriterThread, out: AtomicTable, bad: AtomicTable,
+               summary: BatchSummary, total: int, progress: bool, on_chunk: Callable[[int], None] | None,
+               on_result: Callable[[ChunkResult], None] | None = None) -> float:
+    """Queue every chunk's rows on the writer thread and count them in ``summary``; return the peak RSS in MB.
+    ``on_result`` sees each chunk's scored rows (the prediction log)."""
     from tqdm.auto import tqdm
 
     peak = _rss_mb()
-    writer = WriterThread()
-    try:
-        with tqdm(total=total, unit="rows", unit_scale=True, disable=not progress,
-                  desc=f"score {summary.model} v{summary.model_version}", mininterval=0.5) as bar:
-            for result in results:
-                writer.write(out, result.scored)
-                if result.quarantined is not None:
-                    writer.write(bad, result.quarantined)
-                    summary.rows_quarantined += result.quarantined.num_rows
-                summary.rows_in += result.rows_in
-                summary.rows_scored += result.scored.num_rows
-                summary.chunks += 1
-                bar.update(result.rows_in)
-                peak = max(peak, _rss_mb())
-                if on_chunk:
-                    on_chunk(summary.rows_in)
-    except BaseException:
-        with contextlib.suppress(BaseException):
-            writer.close()
-        raise
-    writer.close()
+    with tqdm(total=total, unit="rows", unit_scale=True, disable=not progress,
+              desc=f"score {summary.model} v{summary.model_version}", mininterval=0.5) as bar:
+        for result in results:
+            writer.write(out, result.scored)
+            if on_result is not None and result.scored.num_rows:
+                on_result(result)
+            if result.quarantined is not None:
+                writer.write(bad, result.quarantined)
+                summary.rows_quarantined += result.quarantined.num_rows
+            summary.rows_in += result.rows_in
+            summary.rows_scored += result.scored.num_rows
+            summary.chunks += 1
+            bar.update(result.rows_in)
+            peak = max(peak, _rss_mb())
+            if on_chunk:
+                on_chunk(summary.rows_in)
     return peak
 
 

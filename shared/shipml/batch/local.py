@@ -49,18 +49,18 @@ def in_order(submit: Callable[[Any], Any], items: Iterable[Any], in_flight: int)
 
 
 def local_results(predictor: Predictor, chunks: Iterator[Chunk], workers: int, threads: int | None,
-                   controller: Any = None) -> Iterator[ChunkResult]:
+                  controller: Any = None, keep_features: bool = False) -> Iterator[ChunkResult]:
     """Score chunks on a thread pool while a reader thread reads the next ones; results in input order.
 
     The reader never waits for a result (it would leave a scorer idle while it parses the next chunk):
     it reads ahead, and one chunk more than there are scorers waits in the pool's queue.
     """
     if workers <= 1:  # one scorer: this thread scores
-        yield from (score_chunk(predictor, c) for c in prefetch(chunks))
+        yield from (score_chunk(predictor, c, keep_features) for c in prefetch(chunks))
         return
     pool = scoring_pool(workers, threads, controller)
     try:
-        yield from in_order(lambda c: pool.submit(score_chunk, predictor, c), prefetch(chunks),
+        yield from in_order(lambda c: pool.submit(score_chunk, predictor, c, keep_features), prefetch(chunks),
                             in_flight=workers + 1)
     finally:
         pool.shutdown(wait=True, cancel_futures=True)

@@ -309,7 +309,9 @@ def _parquet_file(path: Path) -> pq.ParquetFile:
     if path.stat().st_size == 0:
         raise ShipmlError(f"{path}: the file is empty (0 bytes)")
     try:
-        return pq.ParquetFile(path)
+        # pre_buffer (the default) reads the whole file before the first batch, so memory would grow with
+        # the compressed file size; without it one row group at a time is read (measured on pyarrow 26).
+        return pq.ParquetFile(path, pre_buffer=False)
     except (pa.ArrowInvalid, OSError) as exc:
         raise ShipmlError(f"{path}: not a readable Parquet file (corrupt or truncated?): {first_line(exc)}") from None
 

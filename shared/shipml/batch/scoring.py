@@ -28,6 +28,8 @@ class ChunkResult:
     scored: pa.RecordBatch
     quarantined: pa.Table | None
     rows_in: int
+    features: dict[str, Any] | None = None  # the scored rows' features, for the prediction log (keep_features)
+    scores: Any = None  # their positive-class probability (keep_features)
 
 
 def output_schema(schema: FeatureSchema, id_type: pa.DataType) -> pa.Schema:
@@ -43,8 +45,11 @@ def quarantine_schema(schema: FeatureSchema) -> pa.Schema:
                      + [(n, pa.string()) for n in [schema.id_column, *schema.names]] + [("reason", pa.string())])
 
 
-def score_chunk(predictor: Predictor, chunk: Chunk) -> ChunkResult:
-    """Validate one chunk with the bundle's schema, score the good rows, describe the bad ones."""
+def score_chunk(predictor: Predictor, chunk: Chunk, keep_features: bool = False) -> ChunkResult:
+    """Validate one chunk with the bundle's schema, score the good rows, describe the bad ones.
+
+    ``keep_features`` also returns the scored rows' features and positive-class scores (the prediction log).
+    """
     schema, batch = predictor.schema, chunk.batch
     data = {}
     for feat in schema.features:
@@ -62,11 +67,8 @@ def score_chunk(predictor: Predictor, chunk: Chunk) -> ChunkResult:
     n = len(ids)
     if n:
         proba = np.asarray(predictor.predict_proba(features))
-        if proba.shape[1] == 2:  # argmax of two columns, without numpy's slow row-wise reduction (ties -> 0)
-            best, p = (proba[:, 1] > proba[:, 0]).astype(np.intp), proba[:, 1]
-        else:
-            best = proba.argmax(axis=1)
-            p = proba[np.arange(n), best]
+        best = predictor.decide(proba)  # the bundle's decision threshold, as the API and edge use it
+        p = proba[:, 1] if proba.shape[1] == 2 else proba[np.arange(n), best]
         labels = np.asarray(predictor.metadata.class_labels)[best]
     else:
         labels, p = np.zeros(0, dtype=np.int64), np.zeros(0)
@@ -76,7 +78,11 @@ def score_chunk(predictor: Predictor, chunk: Chunk) -> ChunkResult:
         names=[schema.id_column, *OUTPUT_COLUMNS],
     )
     quarantined = _quarantine_table(chunk, schema, bad, validation.reasons) if n_bad or chunk.malformed else None
-    return ChunkResult(scored, quarantined, batch.num_rows + len(chunk.malformed))
+    result = ChunkResult(scored, quarantined, batch.num_rows + len(chunk.malformed))
+    if keep_features:
+        result.features = features
+        result.scores = np.asarray(proba)[:, -1] if n else np.zeros(0)
+    return result
 
 
 # ---- Arrow columns as the schema check takes them ---------------------------------------------

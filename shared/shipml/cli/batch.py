@@ -23,9 +23,18 @@ def score(
     workers: int = typer.Option(2, "--workers",
                                 help="scoring threads (local) or worker processes (embedded Dask cluster)"),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="show a progress bar"),
+    prediction_log: Path = typer.Option(None, "--prediction-log",
+                                        help="also log every scored row with its features here (monitoring)"),
 ) -> None:
     """Score INPUT with MODEL into OUTPUT; invalid rows go to the quarantine file with the reason."""
     from shipml import batch
+
+    log = None
+    if prediction_log is not None:  # monitoring: the same Parquet log the server writes
+        from shipml.monitoring.predlog import PredictionLog
+        from shipml.predictor import load_predictor
+
+        log = PredictionLog(prediction_log, load_predictor(model).schema)
 
     if scheduler and engine != "dask":
         engine = "dask"
@@ -36,7 +45,10 @@ def score(
     previous = signal.signal(signal.SIGTERM, stop)
     try:
         summary = batch.score(model, input, output, quarantine, chunk_rows=chunk_rows, engine=engine,
-                              scheduler=scheduler, workers=workers, progress=progress)
+                              scheduler=scheduler, workers=workers, progress=progress, prediction_log=log)
     finally:
         signal.signal(signal.SIGTERM, previous)
+        if log is not None:
+            stats = log.close()
+            typer.echo(f"prediction log: {stats.written:,} rows -> {prediction_log}")
     typer.echo(str(summary))

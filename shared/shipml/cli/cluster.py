@@ -34,21 +34,27 @@ def target(kubeconfig: Path | None, context: str | None, namespace: str, fake: b
 
 
 @app.command("up")
-def up(fake_nodes: bool = typer.Option(False, "--fake-nodes", help="kwok fake nodes (required)"),
-       nodes: int = typer.Option(3, help="number of fake nodes")) -> None:
-    """Start a real control plane on 127.0.0.1 with kwok fake nodes (builds it the first time)."""
+def up(fake_nodes: bool = typer.Option(False, "--fake-nodes", help="kwok fake nodes (no containers run)"),
+       real_node: bool = typer.Option(False, "--real-node", help="a real node on this machine: containerd, "
+                                      "kubelet, kube-proxy, metrics-server (root; tainted beside fake nodes)"),
+       nodes: int = typer.Option(3, help="number of fake nodes (with --fake-nodes)"),
+       image: list[str] = typer.Option(["shipml-serving:0.1.0", "shipml-serving:0.2.0"], "--image",
+                                       help="Docker images to import into the real node")) -> None:
+    """Start a real control plane on 127.0.0.1 with kwok fake nodes and/or a real node (builds the
+    programs the first time)."""
     from shipml.cluster import controlplane
 
-    if not fake_nodes:
-        raise ShipmlError("only `--fake-nodes` is supported here; for a real local cluster use "
-                          "`shipml cluster create` (kind)")
-    cluster = controlplane.up(nodes)
+    if not fake_nodes and not real_node:
+        raise ShipmlError("say which nodes: `--fake-nodes`, `--real-node` or both; for a kind cluster "
+                          "use `shipml cluster create`")
+    cluster = controlplane.up(nodes if fake_nodes else 0, real_node=real_node, images=tuple(image))
     typer.echo(f"export KUBECONFIG={cluster.kubeconfig}  # context {cluster.context}")
 
 
 @app.command("down")
 def down() -> None:
-    """Stop the fake-node control plane and delete its state."""
+    """Stop the control plane (and the real node: its pods, kubelet, containerd, firewall rules,
+    host settings restored) and delete its state."""
     from shipml.cluster import controlplane
 
     controlplane.down()
@@ -70,6 +76,19 @@ def build_controlplane(force: bool = typer.Option(False, help="rebuild even when
     from shipml.cluster.controlplane import build, versions
 
     report = build.build_controlplane(force=force)
+    typer.echo(f"built {', '.join(report.built)} in {report.seconds:.0f} s" if report.built
+               else f"cached: {versions.bin_dir()}")
+
+
+@app.command("build-node")
+def build_node(force: bool = typer.Option(False, help="rebuild even when cached"),
+               kube_score_only: bool = typer.Option(False, "--kube-score-only",
+                                                    help="only kube-score (the manifest test's linter)")) -> None:
+    """Build kubelet, kube-proxy, pause, metrics-server and kube-score for the real node (cached)."""
+    from shipml.cluster.controlplane import versions
+    from shipml.cluster.realnode import build_node as build
+
+    report = build(force=force, node=not kube_score_only)
     typer.echo(f"built {', '.join(report.built)} in {report.seconds:.0f} s" if report.built
                else f"cached: {versions.bin_dir()}")
 

@@ -80,3 +80,15 @@ def models_command(
 
     made = prepare_image_models(out, rows=rows, seed=seed, force=force, echo=typer.echo)
     typer.echo(f"scikit-learn: {made.sklearn}  onnx: {made.onnx}  edge: {made.edge}")
+
+
+@app.command("build")
+def build_command(
+    release: list[str] = typer.Option(None, "--release", help="0.1.0 and/or 0.2.0 (default: both)"),
+    base_image: str = typer.Option(DEFAULT_TAG, help="Base image already in the engine (never pulled)."),
+) -> None:
+    """Build shipml-serving:0.1.0 (models v1) and 0.2.0 (models v2, retrained on more data)."""
+    from shipml.containers.releases import build_releases
+
+    build_releases(release or None, base_image=base_image,
+                   progress="bar" if sys.stderr.isatty() else "none", echo=typer.echo)

@@ -1,5 +1,7 @@
-"""Pick the cluster a notebook or lab works on: a reachable kind cluster, else a fresh fake-node
-control plane (started in a temporary folder and always removed by `close()`)."""
+"""Pick the cluster a notebook or lab works on: a reachable kind cluster; else, where this machine
+can run one (root, containerd, CNI plugins: CI), the kit's control plane with a *real* node that runs
+the pods; else a fake-node control plane (kwok: no container runs). The kit's own clusters start in a
+temporary folder and are always removed by `close()`, host settings restored."""
 
 from __future__ import annotations
 
@@ -15,14 +17,40 @@ from shipml.cluster.controlplane import FakeCluster, down, up
 from shipml.cluster.kubectl import Kubectl
 from shipml.errors import ShipmlError
 
+RELEASE_IMAGES = ("shipml-serving:0.1.0", "shipml-serving:0.2.0")
+
 
 @dataclass
 class ClusterSession:
-    """The cluster in use: `flavour` is "kind" (real nodes) or "fake-nodes" (kwok)."""
+    """The cluster in use: `flavour` is "kind", "real-node" (the kit's control plane and a real node
+    on this machine) or "fake-nodes" (kwok)."""
 
     flavour: str
     context: str | None = None
     fake: FakeCluster | None = None
+
+    @property
+    def real_pods(self) -> bool:
+        """Whether containers really run (kind or the real node): traffic can be served."""
+        return self.flavour in ("kind", "real-node")
+
+    @property
+    def overlay(self) -> str:
+        """The overlay to apply: the kind one, or the realnode one where fake nodes sit beside the
+        real node (it tolerates the real node's taint and selects it)."""
+        if self.fake is not None and self.fake.has_real_node and self.fake.fake_nodes:
+            return "realnode"
+        return "kind"
+
+    def placement(self) -> dict:
+        """Pod spec fields that put a pod on the real node beside fake nodes (empty otherwise)."""
+        if self.overlay != "realnode":
+            return {}
+        from shipml.cluster.realnode.node import NODE_LABEL, TAINT_KEY
+
+        return {"nodeSelector": {NODE_LABEL: "real"},
+                "tolerations": [{"key": TAINT_KEY, "operator": "Equal", "value": "true",
+                                 "effect": "NoSchedule"}]}
 
     def kubectl(self, namespace: str | None = None) -> Kubectl:
         if self.fake is not None:
@@ -30,6 +58,10 @@ class ClusterSession:
         return Kubectl(context=self.context, namespace=namespace)
 
     def describe(self) -> str:
+        if self.fake is not None and self.fake.has_real_node:
+            beside = f" beside {self.fake.fake_nodes} kwok fake node(s)" if self.fake.fake_nodes else ""
+            return (f"the kit's control plane with a REAL node on this machine{beside} (containerd, "
+                    f"kubelet, kube-proxy, metrics-server: pods run containers), kubeconfig {self.fake.kubeconfig}")
         if self.fake is not None:
             return (f"fake-node control plane (real kube-apiserver, controller manager, scheduler, "
                     f"etcd; {len(self.fake.pids)} processes; kwok nodes run no containers), "
@@ -52,15 +84,50 @@ def kind_reachable(name: str = kind.CLUSTER_NAME) -> bool:
     return subprocess.run(argv, capture_output=True, timeout=20).returncode == 0
 
 
-def open_cluster(use_kind: str = "auto", nodes: int = 3) -> ClusterSession:
-    """"auto": kind when reachable, else the fake-node control plane; "yes"/"no" force one."""
-    if use_kind not in ("auto", "yes", "no"):
-        raise ShipmlError(f"use_kind must be 'auto', 'yes' or 'no', not {use_kind!r}")
+REAL_NODE_SWITCH = "SHIPML_REAL_NODE"
+
+
+def real_node_reason() -> str | None:
+    """Why the kit's real node cannot run here (None when it can). Chosen automatically only when
+    $SHIPML_REAL_NODE=1: it has not yet run end to end on the CI machine (`shipml cluster up
+    --real-node` works without the switch)."""
+    import os
+
+    from shipml.cluster.controlplane import unavailable_reason as controlplane_reason
+    from shipml.cluster.realnode import missing_node_binaries, unavailable_reason
+
+    if os.environ.get(REAL_NODE_SWITCH) != "1":
+        return f"not switched on ({REAL_NODE_SWITCH}=1 makes notebooks, labs and tests use it)"
+
+    reason = unavailable_reason() or controlplane_reason()
+    if reason is None and missing_node_binaries():
+        from shipml.cluster.controlplane.build import find_go
+
+        try:
+            find_go()
+        except ShipmlError as exc:
+            reason = f"the real-node programs are not built and cannot be: {exc}"
+    return reason
+
+
+def open_cluster(use_kind: str = "auto", nodes: int = 3, real_node: str = "auto",
+                 images: tuple[str, ...] = RELEASE_IMAGES) -> ClusterSession:
+    """"auto": kind when reachable, else the real node when this machine can run it, else the
+    fake-node control plane; `use_kind`/`real_node` "yes"/"no" force or forbid one. The real node runs
+    alone (fake nodes are for the fake flavour), with `images` imported from Docker."""
+    if use_kind not in ("auto", "yes", "no") or real_node not in ("auto", "yes", "no"):
+        raise ShipmlError(f"use_kind and real_node take 'auto', 'yes' or 'no', not {use_kind!r}/{real_node!r}")
     if use_kind != "no" and kind_reachable():
         session = ClusterSession("kind", context=kind.kind_context())
     elif use_kind == "yes":
         raise ShipmlError("no reachable kind cluster named 'shipml': run `shipml cluster create`")
+    elif real_node != "no" and (real_node == "yes" or real_node_reason() is None):
+        state = Path(tempfile.mkdtemp(prefix="shipml-real-node-")) / "state"
+        session = ClusterSession("real-node", fake=up(0, state_dir=state, real_node=True, images=images))
+        atexit.register(session.close)  # a kernel that stops early still tears the node down
     else:
+        reason = real_node_reason() if real_node != "no" else "real_node='no'"
+        print(f"No kind cluster, no real node ({reason}): fake nodes")
         state = Path(tempfile.mkdtemp(prefix="shipml-fake-cluster-")) / "state"
         session = ClusterSession("fake-nodes", fake=up(nodes, state_dir=state))
         atexit.register(session.close)  # a kernel that stops early still removes it

@@ -173,14 +173,88 @@ def delete_pod_and_wait(kubectl: Kubectl, timeout: float = 120) -> Step:
     return Step("self-heal", seconds, {"deleted": victim, "replacement": name})
 
 
+def api_key(kubectl: Kubectl, deployment: str = APP) -> str | None:
+    """The API key the Deployment's pods expect, read from the Secret its env refers to (the kind
+    overlay's throw-away key; a real one never leaves the cluster this way)."""
+    import base64
+
+    dep = kubectl.get_json(f"deployment/{deployment}")
+    pod = dep["spec"]["template"]["spec"]
+    container = next(c for c in pod["containers"] if c["name"] == CONTAINER)
+    env = {e["name"]: e for e in container.get("env", [])}
+    ref = (env.get("SHIPML_API_KEY") or {}).get("valueFrom", {}).get("secretKeyRef")
+    if ref is None and "SHIPML_API_KEY_FILE" in env:  # the key as a file from a mounted Secret
+        path = env["SHIPML_API_KEY_FILE"]["value"]
+        mounts = {m["name"]: m["mountPath"].rstrip("/") for m in container.get("volumeMounts", [])}
+        for volume in pod.get("volumes", []):
+            where = mounts.get(volume["name"])
+            if "secret" in volume and where and path.startswith(where + "/"):
+                ref = {"name": volume["secret"]["secretName"], "key": path[len(where) + 1:]}
+    if ref is None:
+        return None
+    data = kubectl.get_json(f"secret/{ref['name']}")["data"]
+    keys = base64.b64decode(data[ref["key"]]).decode().split()
+    return keys[0] if keys else None  # a key file may hold several (one per line, while rotating)
+
+
+def transactions(n: int = 50, seed: int = 0) -> list[dict[str, Any]]:
+    """`n` valid /predict bodies (one transaction each), from the kit's seeded data generator."""
+    from shipml.data import SCHEMA, make_transactions
+
+    frame = make_transactions(n, seed=seed)[list(SCHEMA.names)]
+    return [{k: (v.item() if hasattr(v, "item") else v) for k, v in row.items()}
+            for row in frame.to_dict(orient="records")]
+
+
+def predict_load(kubectl: Kubectl, url: str, *, max_requests: int = 3000, max_seconds: float = 180,
+                 workers: int = 1, max_rps: float | None = 100, networks: tuple[str, ...] = ()
+                 ) -> LoadGenerator:
+    """A bounded load on POST {url}/predict with the app's API key: every answer names the model
+    version that served it. One fresh connection per request, so the Service routes each anew."""
+    key = api_key(kubectl)
+    return LoadGenerator(f"{url.rstrip('/')}/predict", max_requests=max_requests, max_seconds=max_seconds,
+                         json_bodies=transactions(), headers={"X-API-Key": key} if key else {},
+                         networks=networks, workers=workers, max_rps=max_rps, keep_alive=False)
+
+
+def hpa_floor(kubectl: Kubectl, hpa: str = APP) -> int | None:
+    """The HPA's minReplicas (None when there is no HPA)."""
+    done = kubectl.run("get", f"hpa/{hpa}", "-o", "json", echo=False, check=False)
+    if done.returncode != 0:
+        return None
+    import json
+
+    return json.loads(done.stdout)["spec"].get("minReplicas", 1)
+
+
+def wait_for_hpa_floor(kubectl: Kubectl, timeout: float = 120) -> Step:
+    """After the first apply: the Deployment has no `replicas` (the HPA owns the count), so it starts
+    with 1 pod and the HPA raises it to minReplicas. Wait until that many pods are Ready."""
+    started = time.perf_counter()
+    floor = hpa_floor(kubectl)
+    if floor is not None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            status = deployment_status(kubectl)
+            if status["desired"] >= floor and status["ready"] == status["desired"] == status["total"]:
+                break
+            time.sleep(0.5)
+        else:
+            raise ShipmlError(f"the HPA did not bring the Deployment to {floor} Ready pods in {timeout:.0f} s")
+        print(f"the HPA raised the Deployment to its minimum: {floor} Ready pods")
+    return Step("hpa-floor", time.perf_counter() - started, {"replicas": floor})
+
+
 def rolling_update(kubectl: Kubectl, image: str, *, url: str | None = None,
-                   timeout: int = 180, max_requests: int = 5000) -> Step:
+                   timeout: int = 180, max_requests: int = 5000,
+                   load: LoadGenerator | None = None) -> Step:
     """Change the image and watch the rollout. The lowest number of Ready pods seen is recorded
-    (maxUnavailable: 0 keeps it at the desired count); with `url`, a load generator counts the
-    requests that fail meanwhile."""
+    (maxUnavailable: 0 keeps it at the desired count); with `load` (see predict_load) or a `url`
+    to GET, a load generator counts the requests that fail meanwhile."""
     started = time.perf_counter()
     desired = deployment_status(kubectl)["desired"]
-    load = LoadGenerator(url, max_requests=max_requests, max_seconds=timeout) if url else None
+    if load is None and url:
+        load = LoadGenerator(url, max_requests=max_requests, max_seconds=timeout)
     if load:
         load.__enter__()
     try:
@@ -197,7 +271,8 @@ def rolling_update(kubectl: Kubectl, image: str, *, url: str | None = None,
     print(f"rolled out {image} in {seconds:.1f} s; fewest Ready pods during the update: {lowest}"
           + (f"; load: {result}" if result else ""))
     return Step("rolling-update", seconds,
-                {"image": image, "min_ready": lowest, "load": result, "timeline": timeline})
+                {"image": image, "min_ready": lowest, "load": result, "timeline": timeline,
+                 "samples": load.samples if load else []})
 
 
 def watch_rollout(kubectl: Kubectl, image: str, desired: int, timeout: float,

@@ -75,13 +75,15 @@ def prepare_image_models(
     seed: int = 0,
     force: bool = False,
     echo: Echo = print,
+    version: int = 1,
 ) -> ImageModels:
     """Train ``kinds`` on ``rows`` seeded transactions and export them to ONNX under ``root``.
 
     Writes ``root/model-repository/fraud-<kind>/1`` (scikit-learn),
     ``root/model-repository-onnx/fraud-<kind>/1`` (ONNX, parity-checked against scikit-learn) and
     ``root/edge-bundle`` (the first kind, ONNX). Bundles that already verify are kept unless
-    ``force``; that keeps the images' model layers cached between builds.
+    ``force``; that keeps the images' model layers cached between builds. ``version`` is the
+    bundles' version folder (``shipml docker build`` makes version 2 for shipml-serving:0.2.0).
     """
     if rows < 100:
         raise ShipmlError(f"rows must be at least 100 to train on, got {rows}")
@@ -97,7 +99,7 @@ def prepare_image_models(
     )
     data = None
     for kind, name in zip(kinds, result.names, strict=True):
-        source = result.sklearn / name / "1"
+        source = result.sklearn / name / str(version)
         if force or not _verifies(source):
             if data is None:
                 from shipml.data import make_transactions
@@ -107,9 +109,9 @@ def prepare_image_models(
 
             _replace(source)
             echo(f"training {name} on {rows:,} seeded rows -> {source}")
-            save_bundle(train(data, kind, seed=seed), source, name=name, version=1)
+            save_bundle(train(data, kind, seed=seed), source, name=name, version=version)
             result.made.append(str(source))
-        exported = result.onnx / name / "1"
+        exported = result.onnx / name / str(version)
         targets = [exported] + ([result.edge] if kind == kinds[0] else [])
         for target in targets:
             if force or str(source) in result.made or not _verifies(target):

@@ -113,7 +113,7 @@ def score_columns(predictor: OnnxPredictor, columns: Mapping[str, Sequence[Any]]
 def prediction_records(predictor: OnnxPredictor, proba: np.ndarray) -> list[dict[str, Any]]:
     labels = predictor.metadata.class_labels
     names = predictor.metadata.class_names
-    best = proba.argmax(axis=1)
+    best = predictor.decide(proba)  # the bundle's decision threshold
     return [{"label": labels[int(b)], "probabilities": {n: round(float(p), 7) for n, p in zip(names, row, strict=True)}}
             for b, row in zip(best, proba, strict=True)]
 
@@ -129,7 +129,7 @@ def predict_file(bundle: str | Path, input_path: str | Path, out: Any = None, tr
     ids: Iterable[Any] | None = columns.get(id_col)
     header = ([id_col] if ids is not None else []) + ["label"] + [f"p_{n}" for n in predictor.metadata.class_names]
     writer.writerow(header)
-    labels = np.asarray(predictor.metadata.class_labels)[proba.argmax(axis=1)]
+    labels = np.asarray(predictor.metadata.class_labels)[predictor.decide(proba)]
     for i, (label, row) in enumerate(zip(labels, proba, strict=True)):
         writer.writerow(([ids[i]] if ids is not None else []) + [label.item()] + [f"{p:.7f}" for p in row])
     return len(proba)

@@ -45,7 +45,7 @@ from sklearn.preprocessing import StandardScaler
 from shipml.bundle import BundleMetadata, sha256_file, write_bundle
 from shipml.edge import MODEL_FILE, PROBA_OUTPUT
 from shipml.edge.parity import DEFAULT_TOLERANCE, Parity, ParityError, measure_parity
-from shipml.edge.runtime import OnnxPredictor, open_session
+from shipml.edge.runtime import OnnxPredictor
 from shipml.errors import ShipmlError
 from shipml.schema import FeatureSchema
 
@@ -190,6 +190,7 @@ def _draft_metadata(source: BundleMetadata, model: onnx.ModelProto, folded: bool
         model_file=MODEL_FILE, model_kind=source.model_kind, schema=source.schema,
         class_labels=list(source.class_labels), class_names=list(source.class_names),
         metrics=dict(source.metrics), training_data=dict(source.training_data),
+        decision_threshold=source.decision_threshold,
         libraries={"onnxruntime": ort.__version__, "onnx": onnx.__version__, "skl2onnx": skl2onnx.__version__,
                    "scikit-learn": sklearn.__version__, "numpy": np.__version__},
         extra={"onnx": {"opset": opsets(model), "proba_output": PROBA_OUTPUT, "inputs": inputs,
@@ -231,7 +232,7 @@ def export_bundle(
     validation.raise_if_invalid()
     expected = source.predict_proba(rows)
     blob = model.SerializeToString()
-    got = OnnxPredictor(out, metadata, open_session(blob)).predict_proba(rows)
+    got = OnnxPredictor.from_bytes(blob, metadata).predict_proba(rows)
     parity = measure_parity(expected, got, tolerance)
     if not parity.ok:
         raise ParityError(f"parity check failed, edge bundle not written: {parity.summary()}")
@@ -247,17 +248,19 @@ def export_bundle(
     metadata.extra["onnx"]["size_bytes"] = len(blob)
     metadata.extra["source"] = {"name": source.name, "version": source.version, "backend": "sklearn",
                                 "model_sha256": sha256_file(source.path / source.metadata.model_file)}
-    _write_atomically(out, blob, metadata)
+    _write_atomically(out, blob, metadata, source.path / "reference.json")
     return EdgeExport(path=out, metadata=metadata, parity=parity, size_bytes=(out / MODEL_FILE).stat().st_size,
                       source_size_bytes=(source.path / source.metadata.model_file).stat().st_size,
                       quantization=report)
 
 
-def _write_atomically(out: Path, blob: bytes, metadata: BundleMetadata) -> None:
+def _write_atomically(out: Path, blob: bytes, metadata: BundleMetadata, reference: Path | None = None) -> None:
     """Write the bundle in a hidden sibling folder, then move it to ``out``: never a half-written bundle."""
     staging = Path(tempfile.mkdtemp(prefix=".edge-", dir=out.parent if out.parent.exists() else None))
     try:
         (staging / MODEL_FILE).write_bytes(blob)
+        if reference is not None and reference.is_file():  # the source's reference profile: drift monitoring
+            (staging / reference.name).write_bytes(reference.read_bytes())
         write_bundle(staging, metadata)
         staging.chmod(0o755)  # mkdtemp makes it owner-only; a bundle must be readable by a non-root server
         out.parent.mkdir(parents=True, exist_ok=True)

@@ -62,14 +62,14 @@ def quantization_report(float_bytes: bytes, int8_bytes: bytes, rows: Any, schema
     """Size, single-row latency and accuracy of the float and int8 graphs on the same held-out rows."""
     from sklearn.metrics import accuracy_score, roc_auc_score
 
-    from shipml.edge.runtime import OnnxPredictor, open_session
+    from shipml.edge.runtime import OnnxPredictor
 
     target = np.asarray(rows[schema.target]) if schema.target and schema.target in rows else None
     first = {n: _scalar(rows[n], 0) for n in schema.names}
     out: dict[str, Any] = {"size_before": len(float_bytes), "size_after": len(int8_bytes)}
     probas = {}
     for label, blob in (("before", float_bytes), ("after", int8_bytes)):
-        predictor = OnnxPredictor(Path("."), metadata, open_session(blob))
+        predictor = OnnxPredictor.from_bytes(blob, metadata)
         probas[label] = predictor.predict_proba(rows)
         out[f"p50_us_{label}"] = single_row_p50_us(predictor, first)
         if target is not None:

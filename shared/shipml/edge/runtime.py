@@ -86,8 +86,11 @@ class OnnxPredictor(Predictor):
 
     backend = "onnx"
 
-    def __init__(self, path: Path, metadata: BundleMetadata, session: ort.InferenceSession) -> None:
+    def __init__(self, path: Path | None, metadata: BundleMetadata, session: ort.InferenceSession,
+                 model_size: int | None = None) -> None:
         super().__init__(path, metadata)
+        self._model_size = model_size
+        path = path or f"<in-memory {metadata.name}>"  # for error messages
         self.session = session
         graph_inputs = {i.name: i.type for i in session.get_inputs()}
         names = metadata.schema.names
@@ -125,6 +128,11 @@ class OnnxPredictor(Predictor):
                               f"{metadata.model_file}: {first}") from None
         return cls(path, metadata, session)
 
+    @classmethod
+    def from_bytes(cls, model: bytes, metadata: BundleMetadata, threads: int = 1) -> Self:
+        """A predictor over an ONNX graph held in memory (an export's parity check, quantization)."""
+        return cls(None, metadata, open_session(model, threads=threads), model_size=len(model))
+
     # ---- columnar data: many rows, one call ------------------------------------------------------
     def feeds(self, data: Any) -> dict[str, np.ndarray]:
         """The graph's input dict for columnar ``data``: one (rows, 1) array per feature, right dtype."""
@@ -157,7 +165,7 @@ class OnnxPredictor(Predictor):
 
     def predict_one(self, row: Mapping[str, Any]) -> Any:
         """The most probable class label of one (valid) row."""
-        return self._labels[int(self.predict_proba_one(row).argmax())].item()
+        return self._labels[int(self.decide(self.predict_proba_one(row)[None, :])[0])].item()
 
     # ---- the raw session, with errors explained ----------------------------------------------------
     def run(self, feeds: Mapping[str, np.ndarray]) -> np.ndarray:
@@ -171,5 +179,7 @@ class OnnxPredictor(Predictor):
 
     @property
     def model_bytes(self) -> int:
-        """Size of the ONNX file on disk."""
+        """Size of the ONNX graph (its file on disk, or the bytes it was built from)."""
+        if self.path is None:
+            return self._model_size or 0
         return (self.path / self.metadata.model_file).stat().st_size

@@ -12,25 +12,20 @@ from __future__ import annotations
 
 import atexit
 import os
+import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
-import time
 import weakref
 from pathlib import Path
 from typing import Any
 
 from shipml.errors import ShipmlError
+from shipml.net import free_port
+from shipml.waiting import wait_until
 
 _RUNNING: weakref.WeakSet[BackgroundServer] = weakref.WeakSet()
-
-
-def free_loopback_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class BackgroundServer:
@@ -46,7 +41,7 @@ class BackgroundServer:
         self.command = command
         self.ready_path = ready_path
         self.cwd = cwd
-        self.port = port or free_loopback_port()
+        self.port = port or free_port()
         self.workers = workers
         self.env = dict(env or {})
         self.wait_ready = wait_ready
@@ -54,6 +49,8 @@ class BackgroundServer:
         self.process: subprocess.Popen | None = None
         self._log_dir = Path(tempfile.mkdtemp(prefix="shipml-server-"))
         self.log_path = self._log_dir / "server.log"
+        # the log folder goes when this object does (or when Python exits): no shipml-server-* left in /tmp
+        weakref.finalize(self, shutil.rmtree, self._log_dir, ignore_errors=True)
 
     @property
     def url(self) -> str:
@@ -88,18 +85,13 @@ class BackgroundServer:
     def _wait(self, path: str) -> None:
         import httpx
 
-        deadline = time.monotonic() + self.timeout
-        while time.monotonic() < deadline:
+        def answered() -> bool:
             if self.process is None or self.process.poll() is not None:
                 raise ShipmlError(f"the server exited while starting; its log says:\n{self.logs(tail=15)}")
-            try:
-                if httpx.get(self.url + path, timeout=1.0).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.1)
-        raise ShipmlError(f"the server did not answer {path} within {self.timeout:.0f}s; its log says:\n"
-                          f"{self.logs(tail=15)}")
+            return httpx.get(self.url + path, timeout=1.0).status_code == 200
+
+        wait_until(answered, self.timeout, what=f"the server's {path}", retry_on=(httpx.HTTPError,),
+                   detail=lambda: "its log says:\n" + self.logs(tail=15))
 
     def stop(self, timeout: float = 10.0) -> int | None:
         """Stop the server (SIGTERM, then SIGKILL after ``timeout``); returns its exit code."""

@@ -22,7 +22,6 @@ from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
 from shipml import __version__
-from shipml.serving.schemas import TFPredictRequest, V2InferRequest
 
 DESCRIPTION = """A model server from the **shipml** teaching kit.
 
@@ -43,7 +42,7 @@ def add_docs(app: FastAPI) -> None:
     """Serve Swagger UI and its assets from the app itself (no CDN)."""
     app.mount("/docs/static", StaticFiles(directory=str(swagger_assets())), name="swagger-static")
 
-    @app.get("/docs", include_in_schema=False)
+    @app.api_route("/docs", methods=["GET", "HEAD"], include_in_schema=False)
     async def swagger_ui(request: Request) -> HTMLResponse:
         root = request.scope.get("root_path", "")
         return get_swagger_ui_html(
@@ -63,8 +62,16 @@ def _schemas(models: dict[str, type[BaseModel]]) -> tuple[dict[str, Any], dict[s
     return by_key, defs.get("$defs", {})
 
 
+PER_MODEL_BODIES = {"tf": "tf", "tf_examples": "tf_examples", "v2": "v2"}  # x-shipml-body key -> codec attribute
+
+
 def build_openapi(app: FastAPI) -> dict[str, Any]:
-    """The OpenAPI document, cached per repository generation (a reload may change the models)."""
+    """The OpenAPI document, cached per repository generation (a reload may change the models).
+
+    ``/predict`` documents the default model's record. The TF Serving and v2 prediction routes take a
+    different body per model, so they are documented once per served model, with the model's name in
+    the path (``/v2/models/fraud-lr/infer``): each with exactly the body the server validates.
+    """
     repo = getattr(app.state, "repository", None)
     generation = repo.generation if repo is not None else -1
     cached = getattr(app.state, "openapi_cache", None)
@@ -72,23 +79,44 @@ def build_openapi(app: FastAPI) -> dict[str, Any]:
         return cached[1]
     doc = get_openapi(title="shipml model server", version=__version__, description=DESCRIPTION,
                       routes=app.routes)
-    bodies: dict[str, type[BaseModel]] = {"tf": TFPredictRequest, "v2": V2InferRequest}
     try:
         default = repo.default() if repo is not None else None
     except Exception:  # nothing loaded yet: the generic shapes only
         default = None
+    served = {name: repo.get(name) for name in repo.names()} if repo is not None else {}
+    bodies: dict[str, type[BaseModel]] = {}
     if default is not None:
         bodies["record"], bodies["batch"] = default.codec.record, default.codec.batch
-    refs, defs = _schemas(bodies)
+    for name, m in served.items():
+        for key, attr in PER_MODEL_BODIES.items():
+            bodies[f"{key}:{name}"] = getattr(m.codec, attr)
+    refs, defs = _schemas(bodies) if bodies else ({}, {})
     components = doc.setdefault("components", {}).setdefault("schemas", {})
     components.update(defs)
-    for path_item in doc.get("paths", {}).values():
-        for op in path_item.values():
+    paths = doc.get("paths", {})
+    for path in list(paths):
+        item = paths[path]
+        for method, op in list(item.items()):
             key = op.pop("x-shipml-body", None) if isinstance(op, dict) else None
             if key is None:
                 continue
-            schema = refs.get(key, {"type": "object"})
-            op["requestBody"] = {"required": True, "content": {"application/json": {"schema": schema}}}
+            if key not in PER_MODEL_BODIES:
+                op["requestBody"] = _body(refs.get(key, {"type": "object"}))
+                continue
+            if not served:
+                op["requestBody"] = _body({"type": "object"})
+                continue
+            del item[method]
+            for name in sorted(served):
+                concrete = path.replace("{name}", name)
+                copy = {**op, "operationId": f"{op.get('operationId', method)}_{_slug(name)}",
+                        "parameters": [p for p in op.get("parameters", []) if p.get("name") != "name"],
+                        "requestBody": _body(refs[f"{key}:{name}"])}
+                if not copy["parameters"]:
+                    del copy["parameters"]
+                paths.setdefault(concrete, {})[method] = copy
+        if not item:
+            del paths[path]
     settings = getattr(app.state, "settings", None)
     if settings is not None and settings.api_key is not None:
         doc["components"]["securitySchemes"] = {
@@ -96,3 +124,11 @@ def build_openapi(app: FastAPI) -> dict[str, Any]:
         doc["security"] = [{"ApiKey": []}]
     app.state.openapi_cache = (generation, doc)
     return doc
+
+
+def _body(schema: dict[str, Any]) -> dict[str, Any]:
+    return {"required": True, "content": {"application/json": {"schema": schema}}}
+
+
+def _slug(name: str) -> str:
+    return "".join(c if c.isalnum() else "_" for c in name)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -18,6 +19,19 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, G
 # Seconds: fine steps below 5 ms, where a lean model server lives.
 LATENCY_BUCKETS = (0.00025, 0.0005, 0.001, 0.002, 0.003, 0.005, 0.0075, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
                    2.5, 5.0)
+
+
+def multiprocess_dir() -> str | None:
+    """The folder worker processes share their metrics through (``shipml serve --workers N``), if any."""
+    return os.environ.get("PROMETHEUS_MULTIPROC_DIR") or None
+
+
+def worker_stopped() -> None:
+    """A worker is stopping: drop its live gauges (``shipml_model_loaded``) from the shared folder."""
+    if multiprocess_dir():
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(os.getpid())
 
 
 class Metrics:
@@ -50,14 +64,8 @@ class Metrics:
             hist = self._latency_children[route] = self.latency.labels(route)
         hist.observe(seconds)
 
-    def count_one(self, model: str, version: int, class_names: list[str], index: int) -> None:
-        children = self._class_children.get((model, version))
-        if children is None:
-            children = self._class_children[(model, version)] = [
-                self.predictions.labels(model, str(version), c) for c in class_names]
-        children[index].inc()
-
-    def count_predictions(self, model: str, version: int, class_names: list[str], class_index: np.ndarray) -> None:
+    def count_predictions(self, model: str, version: int, class_names: list[str], class_index: Sequence[int]) -> None:
+        """Count predicted rows by class (``class_index``: the predicted class of each row)."""
         key = (model, version)
         children = self._class_children.get(key)
         if children is None:
@@ -66,19 +74,23 @@ class Metrics:
         if len(class_index) == 1:
             children[int(class_index[0])].inc()
             return
-        for i, n in enumerate(np.bincount(class_index, minlength=len(children))):
+        for i, n in enumerate(np.bincount(np.asarray(class_index, dtype=np.intp), minlength=len(children))):
             if n:
                 children[i].inc(int(n))
 
     def models_changed(self, added: list[Any], removed: list[Any]) -> None:
+        """Keep ``shipml_model_loaded`` true to what is served (0 for an unloaded version with workers)."""
         for m in removed:
+            if multiprocess_dir():  # other workers' files hold the series: mark it, it cannot be removed
+                self.loaded.labels(m.name, str(m.version), m.backend).set(0)
+                continue
             with contextlib.suppress(KeyError):
                 self.loaded.remove(m.name, str(m.version), m.backend)
         for m in added:
             self.loaded.labels(m.name, str(m.version), m.backend).set(1)
 
     def render(self) -> bytes:
-        if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        if multiprocess_dir():
             from prometheus_client import multiprocess
 
             registry = CollectorRegistry()

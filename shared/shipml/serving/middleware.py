@@ -1,8 +1,15 @@
-"""One pure-ASGI middleware for what every request needs: request id, API key, size limit, metrics, logs.
+"""One pure-ASGI middleware for what every request needs: request id, API key, rate limit, size limit, metrics, logs.
 
 Pure ASGI (not ``BaseHTTPMiddleware``) because it runs on every request: it reads the headers once,
-wraps ``send`` to learn the status, and never buffers the body. It also turns an unexpected error into
-a JSON 500 that names the request id (the traceback goes to the log, never to the client).
+wraps ``send`` to learn the status, and never buffers the body. It also
+
+* sends the prediction routes (:class:`~shipml.serving.routes_predict.LeanRoute`) straight to their
+  handler: FastAPI's router and dependency solving cost more per request than the model;
+* answers ``OPTIONS`` with the methods the path really has (``Allow``);
+* counts a client that went away before its body arrived as status 499 (nginx's "client closed
+  request"), logged as such: it is not a server error;
+* turns an unexpected error into a JSON 500 that names the request id (the traceback goes to the
+  log, never to the client).
 """
 
 from __future__ import annotations
@@ -13,7 +20,11 @@ import re
 import time
 from typing import Any
 
+from starlette.requests import ClientDisconnect, Request
+from starlette.routing import Match
+
 from shipml.serving.auth import PROBE_PREFIXES, ApiKeys, needs_key
+from shipml.serving.errors import ApiError, error_response, from_api_error
 from shipml.serving.logs import REQUEST_ID
 from shipml.serving.metrics import Metrics
 from shipml.serving.ratelimit import RateLimiter
@@ -21,30 +32,37 @@ from shipml.serving.ratelimit import RateLimiter
 log = logging.getLogger("shipml.serving")
 
 _SAFE_ID = re.compile(rb"^[A-Za-z0-9._:-]{1,64}$")
-_JSON = (b"content-type", b"application/json")
+CLIENT_CLOSED = 499  # nginx's status for a client that closed the connection before the answer
 
 
 class BodyTooLarge(Exception):
     pass
 
 
-def json_error(status: int, message: str, request_id: str, extra_headers: tuple = ()) -> tuple[dict, dict]:
-    import json
+class _Exchange:
+    """What the middleware learns about one request while it is served."""
 
-    body = json.dumps({"error": message, "request_id": request_id}).encode()
-    start = {"type": "http.response.start", "status": status,
-             "headers": [_JSON, (b"content-length", str(len(body)).encode()), *extra_headers]}
-    return start, {"type": "http.response.body", "body": body}
+    __slots__ = ("request_id", "status", "started", "id_header")
+
+    def __init__(self, request_id: str) -> None:
+        self.request_id = request_id
+        self.status = 500
+        self.started = False
+        self.id_header = (b"x-request-id", request_id.encode())
 
 
 class ServingMiddleware:
     def __init__(self, app: Any, *, metrics: Metrics, api_key: str | None, max_request_bytes: int,
                  access_log: str = "errors", slow_request_ms: float = 250.0,
-                 fast_routes: dict[tuple[str, str], tuple[Any, Any]] | None = None,
+                 lean_routes: list[Any] | None = None,
                  api_keys: ApiKeys | None = None, public_ops: bool = False,
                  rate_limiter: RateLimiter | None = None) -> None:
         self.app = app
-        self.fast_routes = fast_routes if fast_routes is not None else {}
+        self.lean_routes = lean_routes or []
+        # Paths without parameters are found by a dict look-up; the others by matching (TF Serving, v2).
+        self._static = {r.path: (r, {"endpoint": r.endpoint, "path_params": {}})
+                        for r in self.lean_routes if "{" not in r.path}
+        self._templated = [r for r in self.lean_routes if "{" in r.path]
         self.metrics = metrics
         self.keys = api_keys or (ApiKeys([api_key.encode()]) if api_key else None)  # see shipml.serving.auth
         self.public_ops = public_ops
@@ -74,83 +92,119 @@ class ServingMiddleware:
                 key = value
             elif name == b"authorization" and value[:7].lower() == b"bearer ":
                 key = key or value[7:].strip()
-        request_id = given_id.decode() if given_id and _SAFE_ID.match(given_id) else self._new_id()
-        scope["shipml.request_id"] = request_id
-        token = REQUEST_ID.set(request_id)
-        id_header = (b"x-request-id", request_id.encode())
-        state = [500, False]  # status, response started
+        ex = _Exchange(given_id.decode() if given_id and _SAFE_ID.match(given_id) else self._new_id())
+        scope["shipml.request_id"] = ex.request_id
+        scope["shipml.exchange"] = ex
+        token = REQUEST_ID.set(ex.request_id)
 
         async def send_with_id(message: dict) -> None:
             if message["type"] == "http.response.start":
-                state[0], state[1] = message["status"], True
-                message["headers"] = [*message.get("headers", ()), id_header]
+                ex.status, ex.started = message["status"], True
+                message["headers"] = [*message.get("headers", ()), ex.id_header]
             await send(message)
 
         try:
             refusal = self._refuse(scope, key, length)
             if refusal is not None:
                 status, message, headers = refusal
-                start, body = json_error(status, message, request_id, (id_header, *headers))
-                state[0], state[1] = status, True
-                await send(start)
-                await send(body)
-                return
-            app_receive = receive if length is not None else self._limited(receive)
-            fast = self.fast_routes.get((scope["method"], scope["path"]))
-            if fast is not None:  # a hot route: straight to its handler, past the router
-                scope["route"] = fast[0]
-                await fast[1](scope, app_receive, send_with_id)
+                await self._send_error(scope, receive, send_with_id, status, message, headers)
             else:
-                await self.app(scope, app_receive, send_with_id)
+                await self.dispatch(scope, receive if length is not None else self._limited(receive), send_with_id)
         except BodyTooLarge:
-            if not state[1]:
-                start, body = json_error(413, f"request body larger than {self.max_bytes} bytes "
-                                              "(SHIPML_MAX_REQUEST_BYTES)", request_id, (id_header,))
-                state[0], state[1] = 413, True
-                await send(start)
-                await send(body)
+            await self._send_error(scope, receive, send_with_id, 413, f"request body larger than {self.max_bytes} "
+                                   "bytes (SHIPML_MAX_REQUEST_BYTES)")
+        except ClientDisconnect:
+            ex.status = CLIENT_CLOSED  # nothing can be sent: the client is gone
         except Exception:
             log.exception("unexpected error while serving a request",
                           extra={"method": scope["method"], "path": scope["path"]})
-            if not state[1]:
-                start, body = json_error(500, f"internal error; the server log has the details "
-                                              f"(request id {request_id})", request_id, (id_header,))
-                state[0], state[1] = 500, True
-                await send(start)
-                await send(body)
+            await self._send_error(scope, receive, send_with_id, 500, "internal error; the server log has the "
+                                   f"details (request id {ex.request_id})")
         finally:
-            seconds = time.perf_counter() - started
-            route = scope.get("route")
-            label = getattr(route, "path", None) or ("unmatched" if state[0] in (404, 405) else "none")
-            self.metrics.observe_request(label, scope["method"], state[0], seconds)
-            if self.access_log == "all" or (self.access_log == "errors" and (
-                    state[0] >= 400 or seconds > self.slow_seconds)):
-                log.log(logging.WARNING if state[0] >= 500 else logging.INFO, "request",
-                        extra={"request_id": request_id, "method": scope["method"], "path": scope["path"],
-                               "route": label, "status": state[0], "ms": round(seconds * 1000, 3)})
+            self._record(scope, ex, time.perf_counter() - started)
             REQUEST_ID.reset(token)
 
-    def _refuse(self, scope: dict, key: bytes | None, length: bytes | None) -> tuple[int, str, tuple] | None:
+    async def dispatch(self, scope: dict, receive: Any, send: Any) -> None:
+        """Prediction routes straight to their handler, OPTIONS answered here, the rest to the app."""
+        method = scope["method"]
+        if method == "POST":
+            found = self._static.get(scope["path"])
+            if found is None:
+                for candidate in self._templated:
+                    match, child = candidate.matches(scope)
+                    if match is Match.FULL:
+                        found = (candidate, child)
+                        break
+            if found is not None:
+                route, child = found
+                scope.update(child)
+                scope["route"] = route
+                request = Request(scope, receive)
+                try:
+                    response = await route.endpoint(request)
+                except ApiError as exc:
+                    response = from_api_error(exc, scope["shipml.request_id"])
+                await response(scope, receive, send)
+                return
+        elif method == "OPTIONS" and not _is_preflight(scope):
+            await self._options(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
+
+    async def _options(self, scope: dict, receive: Any, send: Any) -> None:
+        methods: set[str] = set()
+        for route in flat_routes(scope["app"].router.routes):
+            route_methods = getattr(route, "methods", None)
+            if route_methods and route.matches(scope)[0] is not Match.NONE:
+                methods |= route_methods
+        if not methods:
+            await self._send_error(scope, receive, send, 404, f"no such endpoint: {scope['path'][:200]} (see /docs)")
+            return
+        allow = ", ".join(sorted(methods | {"OPTIONS"}))
+        await send({"type": "http.response.start", "status": 204, "headers": [(b"allow", allow.encode())]})
+        await send({"type": "http.response.body", "body": b""})
+
+    async def _send_error(self, scope: dict, receive: Any, send: Any, status: int, message: str,
+                          headers: dict[str, str] | None = None) -> None:
+        if scope["shipml.exchange"].started:  # too late for an error body: the answer is on its way
+            return
+        await error_response(status, message, scope["shipml.request_id"], headers=headers)(scope, receive, send)
+
+    def _record(self, scope: dict, ex: _Exchange, seconds: float) -> None:
+        route = scope.get("route")
+        label = getattr(route, "path_format", None) or ("unmatched" if ex.status in (404, 405) else "none")
+        self.metrics.observe_request(label, scope["method"], ex.status, seconds)
+        if ex.status == CLIENT_CLOSED:
+            log.info("client closed the connection before the request was read",
+                     extra={"request_id": ex.request_id, "method": scope["method"], "path": scope["path"],
+                            "route": label, "status": ex.status})
+        elif self.access_log == "all" or (self.access_log == "errors" and (
+                ex.status >= 400 or seconds > self.slow_seconds)):
+            log.log(logging.WARNING if ex.status >= 500 else logging.INFO, "request",
+                    extra={"request_id": ex.request_id, "method": scope["method"], "path": scope["path"],
+                           "route": label, "status": ex.status, "ms": round(seconds * 1000, 3)})
+
+    def _refuse(self, scope: dict, key: bytes | None, length: bytes | None) -> tuple[int, str, dict] | None:
         caller = None
         if self.keys is not None and scope["method"] != "OPTIONS" and needs_key(scope["path"], self.public_ops):
             if key is None:
-                return 401, "missing API key: send it in the X-API-Key header", (
-                    (b"www-authenticate", b'Bearer realm="shipml"'),)
+                return 401, "missing API key: send it in the X-API-Key header", {
+                    "www-authenticate": 'Bearer realm="shipml"'}
             caller = self.keys.match(key)
             if caller is None:
-                return 401, "wrong API key", ((b"www-authenticate", b'Bearer realm="shipml"'),)
+                return 401, "wrong API key", {"www-authenticate": 'Bearer realm="shipml"'}
         if self.limiter is not None and not scope["path"].startswith(PROBE_PREFIXES):
             wait = self.limiter.allow(caller or (scope.get("client") or ("?",))[0])
             if wait:
-                return 429, "too many requests: slow down (SHIPML_RATE_LIMIT per key)", (
-                    (b"retry-after", RateLimiter.retry_after(wait).encode()),)
+                return 429, "too many requests: slow down (SHIPML_RATE_LIMIT per key)", {
+                    "retry-after": RateLimiter.retry_after(wait)}
         if length is not None:
             try:
                 n = int(length)
             except ValueError:
-                return 400, "Content-Length is not a number", ()
+                return 400, "Content-Length is not a number", {}
             if n > self.max_bytes:
-                return 413, f"request body of {n} bytes is larger than {self.max_bytes} (SHIPML_MAX_REQUEST_BYTES)", ()
+                return 413, f"request body of {n} bytes is larger than {self.max_bytes} (SHIPML_MAX_REQUEST_BYTES)", {}
         return None
 
     def _limited(self, receive: Any) -> Any:
@@ -168,3 +222,18 @@ class ServingMiddleware:
             return message
 
         return counted
+
+
+def flat_routes(routes: list[Any]) -> list[Any]:
+    """Every route, with included routers opened up (FastAPI keeps them nested)."""
+    out = []
+    for route in routes:
+        inner = getattr(route, "original_router", None)
+        out.extend(flat_routes(inner.routes) if inner is not None else [route])
+    return out
+
+
+def _is_preflight(scope: dict) -> bool:
+    """A CORS preflight (answered by the CORS middleware when CORS is on)."""
+    names = {name for name, _ in scope["headers"]}
+    return b"origin" in names and b"access-control-request-method" in names

@@ -1,35 +1,52 @@
 """``POST /predict`` (one record) and ``POST /predict/batch`` (a bounded list): the kit's own API.
 
-The hot path: the body is read as bytes and validated in one step by the model's compiled pydantic
-``TypeAdapter`` (``validate_json``: parse and check together, in Rust), scored in the event loop
-thread (one model thread per worker: a hop to a thread pool would cost more than the model), and the
-answer is serialised by pydantic-core. The OpenAPI schema still declares the generated request model
-(see :mod:`shipml.serving.openapi`), so the docs and clients see exactly what is validated.
+Also what every prediction route shares (:class:`LeanRoute`, :func:`lean_route`, :func:`predict_columns`):
+the body is read as bytes (:func:`shipml.serving.body.read_body`) and validated in one step by the
+model's compiled pydantic ``TypeAdapter`` (parse and check together, in Rust); the answer is serialised
+by pydantic-core. :func:`predict_columns` is the one place a request is scored: it counts the
+predictions and hands the completed prediction to the extensions' hooks (:mod:`shipml.serving.hooks`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Coroutine
+import inspect
+from collections.abc import Callable, Coroutine, Sequence
 from typing import Any
 
-import numpy as np
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Path, Query, Request, Response
 from fastapi.routing import APIRoute
 from pydantic_core import to_json
+from starlette.convertors import Convertor, register_url_convertor
 
-from shipml.serving.deps import get_metrics, get_repository
+from shipml.serving.body import read_body
+from shipml.serving.deps import Repository, get_repository
 from shipml.serving.errors import ApiError
 from shipml.serving.repository import ServedModel
 from shipml.serving.schemas import ERROR_RESPONSES, BatchResponse, PredictResponse
+
+
+class ModelNameConvertor(Convertor):
+    """A model name in a path: no ``/`` and no ``:`` (so ``fraud:classify`` is a verb, not a name)."""
+
+    regex = "[^/:]+"
+
+    def convert(self, value: str) -> str:
+        return value
+
+    def to_string(self, value: str) -> str:
+        return value
+
+
+register_url_convertor("model", ModelNameConvertor())
 
 
 class LeanRoute(APIRoute):
     """An ``APIRoute`` that calls its endpoint with the bare :class:`Request`.
 
     FastAPI resolves a route's declared parameters and dependencies on every request (about 50 µs
-    here, more than onnxruntime needs for a row). The hot routes keep the declared signature for the
-    OpenAPI schema, but their handler reads the query string itself and gets the repository and metrics
-    from the same dependency functions the other routes use, called directly.
+    here, more than onnxruntime needs for a row). The prediction routes keep a declared signature for
+    the OpenAPI schema, but their handler reads path and query itself; the middleware dispatches them
+    without the router (:meth:`shipml.serving.middleware.ServingMiddleware.dispatch`).
     """
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
@@ -41,6 +58,75 @@ class LeanRoute(APIRoute):
         return handler
 
 
+NAME_P = inspect.Parameter("name", inspect.Parameter.KEYWORD_ONLY, annotation=str,
+                           default=Path(description="model name", max_length=200))
+VERSION_P = inspect.Parameter("version", inspect.Parameter.KEYWORD_ONLY, annotation=int,
+                              default=Path(description="model version", ge=0))
+
+
+def lean_route(router: APIRouter, paths: Sequence[str], endpoint: Callable[[Request], Any], **kwargs: Any) -> None:
+    """Register one handler ``endpoint(request)`` under each path (with and without ``/versions/{version}``).
+
+    The signature FastAPI documents is built from the path: ``name`` and ``version`` path parameters.
+    """
+    for path in paths:
+        params = [p for p, key in ((NAME_P, "{name"), (VERSION_P, "{version")) if key in path]
+
+        async def documented(request: Request, endpoint: Any = endpoint) -> Response:
+            return await endpoint(request)
+
+        documented.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
+            [inspect.Parameter("request", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=Request), *params])
+        documented.__name__ = endpoint.__name__ + ("_version" if "{version" in path else "")
+        documented.__doc__ = endpoint.__doc__
+        router.add_api_route(path, documented, methods=["POST"], route_class_override=LeanRoute,
+                             responses=ERROR_RESPONSES, **kwargs)
+
+
+def versioned_get(router: APIRouter, paths: Sequence[str], endpoint: Callable[..., Any], **kwargs: Any) -> None:
+    """Register ``endpoint(name, repo, version)`` for GET and HEAD at a path and its ``/versions/{version}`` twin.
+
+    One handler; on the unversioned path it is documented without ``version`` and called with ``None``.
+    """
+    for path in paths:
+        if "{version" in path:
+            handler = endpoint
+        else:
+            async def handler(name: str, repo: Repository, endpoint: Any = endpoint) -> Any:
+                return await endpoint(name, repo, None)
+
+            handler.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
+                [p for p in inspect.signature(endpoint).parameters.values() if p.name != "version"])
+            handler.__name__, handler.__doc__ = endpoint.__name__, endpoint.__doc__
+        router.add_api_route(path, handler, methods=["GET", "HEAD"], responses=ERROR_RESPONSES,
+                             name=endpoint.__name__ + ("_version" if "{version" in path else ""), **kwargs)
+
+
+def served_model(request: Request, repo: Any) -> ServedModel:
+    """The model a ``{name}[/versions/{version}]`` route names."""
+    params = request.path_params
+    return repo.get(params["name"], params.get("version"))
+
+
+async def predict_columns(request: Request, served: ServedModel, columns: dict[str, list[Any]]
+                          ) -> tuple[list[list[float]], list[int]]:
+    """Score valid columns (one row: the predictor's one-row path), count them, publish the completed prediction."""
+    n = len(columns[served.codec.names[0]])
+    if n == 1:
+        one, i = await served.score_one_async({k: v[0] for k, v in columns.items()})
+        proba, index = [one], [i]
+    else:
+        p, idx = await served.score_async(columns)
+        proba, index = p.tolist(), idx.tolist()
+    state = request.app.state
+    state.metrics.count_predictions(served.name, served.version, served.class_names, index)
+    if state.prediction_hooks:
+        route = request.scope.get("route")
+        state.prediction_hooks.publish(request.scope.get("shipml.request_id", ""), getattr(route, "path_format", ""),
+                                       served, columns, proba, index)
+    return proba, index
+
+
 router = APIRouter(tags=["predict"], route_class=LeanRoute)
 
 MODEL_Q = Query(None, description="model name (default: the server's default model)", max_length=200)
@@ -48,7 +134,7 @@ VERSION_Q = Query(None, description="model version (default: the highest)", ge=0
 
 
 async def pick_model(request: Request) -> ServedModel:
-    """The model a hot route serves: ``?model=`` and ``?version=`` when given, else the default."""
+    """The model ``/predict`` serves: ``?model=`` and ``?version=`` when given, else the default."""
     repo = await get_repository(request)
     if not request.scope["query_string"]:
         return repo.default()
@@ -62,14 +148,11 @@ async def pick_model(request: Request) -> ServedModel:
     return repo.get(name or repo.default().name, version)
 
 
-def rows_payload(model: ServedModel, proba: np.ndarray, index: np.ndarray) -> list[dict[str, Any]]:
+def rows_payload(model: ServedModel, proba: list[list[float]], index: list[int]) -> list[dict[str, Any]]:
     """One dict per row: label, class name, its probability and every class's probability."""
     names, labels = model.class_names, model.class_labels
-    out = []
-    for row, i in zip(proba.tolist(), index.tolist(), strict=True):
-        out.append({"prediction": labels[i], "class_name": names[i], "probability": row[i],
-                    "probabilities": dict(zip(names, row, strict=True))})
-    return out
+    return [{"prediction": labels[i], "class_name": names[i], "probability": row[i],
+             "probabilities": dict(zip(names, row, strict=True))} for row, i in zip(proba, index, strict=True)]
 
 
 @router.post("/predict", response_model=PredictResponse, responses=ERROR_RESPONSES,
@@ -77,10 +160,8 @@ def rows_payload(model: ServedModel, proba: np.ndarray, index: np.ndarray) -> li
 async def predict(request: Request, model: str | None = MODEL_Q, version: int | None = VERSION_Q) -> Response:
     """Score one transaction. The body is one record of the model's features (see the schema below)."""
     served = await pick_model(request)
-    metrics = await get_metrics(request)
-    row = served.codec.decode_record(await request.body())
-    proba, i = served.score_one(row)
-    metrics.count_one(served.name, served.version, served.class_names, i)
+    row = served.codec.decode_record(await read_body(request))
+    (proba,), (i,) = await predict_columns(request, served, {k: [v] for k, v in row.items()})
     names = served.class_names
     body = {"prediction": served.class_labels[i], "class_name": names[i], "probability": proba[i],
             "probabilities": dict(zip(names, proba, strict=True)), "model": served.name,
@@ -93,10 +174,8 @@ async def predict(request: Request, model: str | None = MODEL_Q, version: int | 
 async def predict_batch(request: Request, model: str | None = MODEL_Q, version: int | None = VERSION_Q) -> Response:
     """Score 1 to ``SHIPML_MAX_BATCH_ROWS`` records sent as ``{"records": [...]}``."""
     served = await pick_model(request)
-    metrics = await get_metrics(request)
-    columns = served.codec.decode_batch(await request.body())
-    proba, index = served.score(columns)
-    metrics.count_predictions(served.name, served.version, served.class_names, index)
+    columns = served.codec.decode_batch(await read_body(request))
+    proba, index = await predict_columns(request, served, columns)
     body = {"model": served.name, "version": served.version,
             "request_id": request.scope.get("shipml.request_id", ""),
             "predictions": rows_payload(served, proba, index)}

@@ -1,86 +1,45 @@
 """TensorFlow Serving's REST API over the same repository (so TF Serving clients and habits carry over).
 
-=========================================================  ==========================================
-``GET  /v1/models/{name}[/versions/{v}]``                   version status (``AVAILABLE``)
-``GET  /v1/models/{name}[/versions/{v}]/metadata``          the signature: inputs and outputs
-``POST /v1/models/{name}[/versions/{v}]:predict``           ``instances`` (rows) or ``inputs`` (columns)
-=========================================================  ==========================================
+==============================================================  =======================================
+``GET  /v1/models/{name}[/versions/{v}]``                        version status (``AVAILABLE``)
+``GET  /v1/models/{name}[/versions/{v}]/metadata``               the signature: inputs and outputs
+``POST /v1/models/{name}[/versions/{v}]:predict``                ``instances`` (rows) or ``inputs`` (columns,
+                                                                 or one value per input: one row)
+``POST /v1/models/{name}[/versions/{v}]:classify``               ``examples`` (+ ``context``): class scores
+``POST /v1/models/{name}[/versions/{v}]:regress``                ``examples``: the positive class's probability
+``*    /v1/models/{name}/labels/{label}...``                     404: version labels are not supported
+==============================================================  =======================================
 
+``signature_name`` may be ``serving_default`` (or empty); any other name is a 422 that lists them.
+Bodies are validated by the model's generated pydantic models (:class:`shipml.serving.schemas.RecordCodec`).
 Errors come back in TF Serving's shape, ``{"error": "..."}``, with a 4xx status.
 """
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
-import numpy as np
 from fastapi import APIRouter, Request, Response
 from pydantic_core import to_json
 
-from shipml.serving.deps import MetricsDep, Repository
+from shipml.serving.body import read_body
+from shipml.serving.deps import Repository, get_repository
 from shipml.serving.errors import ApiError
 from shipml.serving.repository import ServedModel
-from shipml.serving.schemas import ERROR_RESPONSES, TFMetadataResponse, TFPredictResponse, TFStatusResponse
+from shipml.serving.routes_predict import lean_route, predict_columns, served_model, versioned_get
+from shipml.serving.schemas import (
+    TFClassifyResponse,
+    TFMetadataResponse,
+    TFPredictResponse,
+    TFRegressResponse,
+    TFStatusResponse,
+)
 
 router = APIRouter(tags=["TensorFlow Serving REST API"])
 
 _TF_DTYPES = {"float": "DT_DOUBLE", "int": "DT_INT64", "bool": "DT_BOOL", "category": "DT_STRING"}
-
-
-def parse_json(body: bytes) -> Any:
-    try:
-        return json.loads(body)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise ApiError(400, f"malformed JSON: {exc}") from None
-
-
-def tf_columns(payload: Any, served: ServedModel) -> tuple[dict[str, list[Any]], str]:
-    """Columns from a TF Serving request body, and which format it used (``instances`` or ``inputs``)."""
-    if not isinstance(payload, dict):
-        raise ApiError(400, "the body must be a JSON object with 'instances' (rows) or 'inputs' (columns)")
-    unknown = sorted(set(payload) - {"instances", "inputs", "signature_name"})
-    if unknown:
-        raise ApiError(400, f"unexpected key(s) {unknown}; use 'instances' or 'inputs' (and 'signature_name')")
-    if ("instances" in payload) == ("inputs" in payload):
-        raise ApiError(400, "send exactly one of 'instances' (row format) or 'inputs' (columnar format)")
-    names = served.codec.names
-    limit = served.codec.max_rows
-    if "instances" in payload:
-        rows = payload["instances"]
-        if not isinstance(rows, list) or not rows:
-            raise ApiError(400, "'instances' must be a non-empty list of rows")
-        if len(rows) > limit:
-            raise ApiError(413, f"{len(rows)} instances; the limit is {limit} per request (SHIPML_MAX_BATCH_ROWS)")
-        columns: dict[str, list[Any]] = {n: [] for n in names}
-        for i, row in enumerate(rows):
-            if isinstance(row, list):
-                if len(row) != len(names):
-                    raise ApiError(400, f"instance {i} has {len(row)} values; a row in list form needs "
-                                        f"{len(names)}, in this order: {', '.join(names)}")
-                row = dict(zip(names, row, strict=True))
-            elif not isinstance(row, dict):
-                raise ApiError(400, f"instance {i} must be an object (feature name to value) or a list")
-            keys = set(row)
-            if keys != set(names):
-                missing, extra = sorted(set(names) - keys), sorted(keys - set(names))
-                what = "; ".join(filter(None, [f"missing {missing}" if missing else "",
-                                               f"unexpected {extra}" if extra else ""]))
-                raise ApiError(400, f"instance {i}: {what}")
-            for n in names:
-                columns[n].append(row[n])
-        return columns, "instances"
-    inputs = payload["inputs"]
-    if not isinstance(inputs, dict):
-        raise ApiError(400, "'inputs' must be an object of feature name to a list of values (columnar format)")
-    columns = {}
-    for name, values in inputs.items():
-        if not isinstance(values, list):
-            raise ApiError(400, f"inputs['{str(name)[:80]}'] must be a list of values")
-        if len(values) > limit:
-            raise ApiError(413, f"{len(values)} rows; the limit is {limit} per request (SHIPML_MAX_BATCH_ROWS)")
-        columns[name] = values
-    return columns, "inputs"
+BASE = "/v1/models/{name:model}"
+VERSIONED = BASE + "/versions/{version:int}"
 
 
 def _status(served: list[ServedModel]) -> dict[str, Any]:
@@ -102,57 +61,68 @@ def _metadata(m: ServedModel) -> dict[str, Any]:
                 "inputs": inputs, "outputs": outputs, "method_name": "tensorflow/serving/predict"}}}}}
 
 
-@router.get("/v1/models/{name}", response_model=TFStatusResponse, responses=ERROR_RESPONSES)
-async def tf_status(name: str, repo: Repository) -> dict[str, Any]:
-    """Status of every version of a model."""
-    return _status([repo.get(name, v) for v in repo.versions(name)])
+async def tf_status(name: str, repo: Repository, version: int) -> dict[str, Any]:
+    """Status of every version of a model (or of one version)."""
+    versions = repo.versions(name) if version is None else [version]
+    return _status([repo.get(name, v) for v in versions])
 
 
-@router.get("/v1/models/{name}/versions/{version}", response_model=TFStatusResponse, responses=ERROR_RESPONSES)
-async def tf_version_status(name: str, version: int, repo: Repository) -> dict[str, Any]:
-    """Status of one version."""
-    return _status([repo.get(name, version)])
-
-
-@router.get("/v1/models/{name}/metadata", response_model=TFMetadataResponse, responses=ERROR_RESPONSES)
-async def tf_metadata(name: str, repo: Repository) -> dict[str, Any]:
-    """The default version's signature: input and output tensors."""
-    return _metadata(repo.get(name))
-
-
-@router.get("/v1/models/{name}/versions/{version}/metadata", response_model=TFMetadataResponse,
-            responses=ERROR_RESPONSES)
-async def tf_version_metadata(name: str, version: int, repo: Repository) -> dict[str, Any]:
-    """One version's signature."""
+async def tf_metadata(name: str, repo: Repository, version: int) -> dict[str, Any]:
+    """A version's signature (default: the highest version): input and output tensors."""
     return _metadata(repo.get(name, version))
 
 
-async def _predict(request: Request, served: ServedModel, metrics: Any) -> Response:
-    columns, fmt = tf_columns(parse_json(await request.body()), served)
-    valid = served.codec.check_columns(columns)
-    proba, index = served.score(valid)
-    metrics.count_predictions(served.name, served.version, served.class_names, index)
-    labels = np.asarray(served.class_labels)[index].tolist()
-    names = [served.class_names[i] for i in index.tolist()]
-    if fmt == "instances":
-        body: dict[str, Any] = {"predictions": [
-            {"label": lab, "class_name": cn, "probabilities": p}
-            for lab, cn, p in zip(labels, names, proba.tolist(), strict=True)]}
-    else:
-        body = {"outputs": {"label": labels, "class_name": names, "probabilities": proba.tolist()}}
+versioned_get(router, [BASE, VERSIONED], tf_status, response_model=TFStatusResponse)
+versioned_get(router, [BASE + "/metadata", VERSIONED + "/metadata"], tf_metadata, response_model=TFMetadataResponse)
+
+
+def _json(body: Any) -> Response:
     return Response(to_json(body), media_type="application/json")
 
 
-@router.post("/v1/models/{name}:predict", response_model=TFPredictResponse, responses=ERROR_RESPONSES,
-             openapi_extra={"x-shipml-body": "tf"})
-async def tf_predict(name: str, request: Request, repo: Repository, metrics: MetricsDep) -> Response:
-    """Predict with the default (highest) version: ``{"instances": [...]}`` or ``{"inputs": {...}}``."""
-    return await _predict(request, repo.get(name), metrics)
+async def tf_predict(request: Request) -> Response:
+    """Predict: ``{"instances": [...]}`` (rows) or ``{"inputs": {...}}`` (columns, or one value per feature)."""
+    served = served_model(request, await get_repository(request))
+    columns, fmt = served.codec.decode_tf(await read_body(request))
+    proba, index = await predict_columns(request, served, columns)
+    labels = [served.class_labels[i] for i in index]
+    names = [served.class_names[i] for i in index]
+    if fmt == "instances":
+        return _json({"predictions": [{"label": lab, "class_name": cn, "probabilities": p}
+                                      for lab, cn, p in zip(labels, names, proba, strict=True)]})
+    return _json({"outputs": {"label": labels, "class_name": names, "probabilities": proba}})
 
 
-@router.post("/v1/models/{name}/versions/{version}:predict", response_model=TFPredictResponse,
-             responses=ERROR_RESPONSES, openapi_extra={"x-shipml-body": "tf"})
-async def tf_version_predict(name: str, version: int, request: Request, repo: Repository,
-                             metrics: MetricsDep) -> Response:
-    """Predict with one version."""
-    return await _predict(request, repo.get(name, version), metrics)
+async def tf_classify(request: Request) -> Response:
+    """Classify ``examples`` (features, with shared ones in ``context``): (class, score) pairs per example."""
+    served = served_model(request, await get_repository(request))
+    columns = served.codec.decode_examples(await read_body(request))
+    proba, _ = await predict_columns(request, served, columns)
+    names = served.class_names
+    return _json({"result": [[[n, p] for n, p in zip(names, row, strict=True)] for row in proba]})
+
+
+async def tf_regress(request: Request) -> Response:
+    """Regress ``examples``: for a two-class model, the probability of the positive (last) class per example."""
+    served = served_model(request, await get_repository(request))
+    if len(served.class_names) != 2:
+        raise ApiError(400, f"model '{served.name}' has {len(served.class_names)} classes: :regress answers a "
+                            "two-class model (the positive class's probability); use :classify")
+    columns = served.codec.decode_examples(await read_body(request))
+    proba, _ = await predict_columns(request, served, columns)
+    return _json({"result": [row[-1] for row in proba]})
+
+
+lean_route(router, [BASE + ":predict", VERSIONED + ":predict"], tf_predict, response_model=TFPredictResponse,
+           openapi_extra={"x-shipml-body": "tf"})
+lean_route(router, [BASE + ":classify", VERSIONED + ":classify"], tf_classify, response_model=TFClassifyResponse,
+           openapi_extra={"x-shipml-body": "tf_examples"})
+lean_route(router, [BASE + ":regress", VERSIONED + ":regress"], tf_regress, response_model=TFRegressResponse,
+           openapi_extra={"x-shipml-body": "tf_examples"})
+
+
+@router.api_route(BASE + "/labels/{label}{rest:path}", methods=["GET", "HEAD", "POST"], include_in_schema=False)
+async def tf_labels(name: str, label: str) -> Response:
+    """Version labels (``/labels/stable``) are a TF Serving config feature this server does not have."""
+    raise ApiError(404, f"version labels are not supported (no '{label[:40]}' label for model '{name[:80]}'); "
+                        "address a version by number: /v1/models/{name}/versions/{version}")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -26,14 +27,26 @@ def run_server(models: str | Path, host: str = "127.0.0.1", port: int = 8000, wo
     # Before any model library is imported: one thread per worker for OpenMP and BLAS.
     for var in THREAD_VARIABLES:
         os.environ.setdefault(var, str(settings.model_threads))
-    if workers > 1:  # each worker is a process: metrics are added up through files under /tmp
-        os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", tempfile.mkdtemp(prefix="shipml-metrics-"))
-    tls = tls_options(settings)
+    tls = tls_options(settings)  # fails before anything is made when the pair is incomplete
+    metrics_dir = None
+    if workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        # each worker is a process: metrics are added up through files under /tmp, removed at the end
+        metrics_dir = tempfile.mkdtemp(prefix="shipml-metrics-")
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
     loop = "uvloop" if _importable("uvloop") else "asyncio"
-    http = "httptools" if _importable("httptools") else "h11"
-    uvicorn.run("shipml.serving.app:create_app", factory=True, host=host, port=port, workers=workers,
-                loop=loop, http=http, log_config=uvicorn_log_config(settings.log_level), access_log=False,
-                server_header=False, proxy_headers=False, timeout_graceful_shutdown=5, **tls)
+    http: object = "h11"
+    if _importable("httptools"):
+        from shipml.serving.protocol import HeaderTimeoutProtocol
+
+        http = HeaderTimeoutProtocol
+    try:
+        uvicorn.run("shipml.serving.app:create_app", factory=True, host=host, port=port, workers=workers,
+                    loop=loop, http=http, log_config=uvicorn_log_config(settings.log_level), access_log=False,
+                    server_header=False, proxy_headers=False, timeout_graceful_shutdown=5,
+                    timeout_keep_alive=settings.keepalive_seconds, **tls)
+    finally:
+        if metrics_dir is not None:
+            shutil.rmtree(metrics_dir, ignore_errors=True)
 
 
 def tls_options(settings) -> dict[str, str]:

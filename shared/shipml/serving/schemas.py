@@ -19,10 +19,20 @@ ignored). :class:`RecordCodec` holds the compiled validators of one model, made 
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Union
 
-import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, create_model
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    TypeAdapter,
+    ValidationError,
+    create_model,
+    model_validator,
+)
 
 from shipml.errors import ShipmlError
 from shipml.schema import Feature, FeatureSchema
@@ -31,17 +41,26 @@ from shipml.serving.errors import ApiError
 # ---- generated from a bundle ------------------------------------------------------------------
 
 
-def _field_type(f: Feature) -> Any:
+def _whole_float_to_int(value: Any) -> Any:
+    """JSON Schema's ``integer`` includes ``14.0``; ``true`` and ``"14"`` stay refused (strict below)."""
+    if type(value) is float and value.is_integer():
+        return int(value)
+    return value
+
+
+def _field_type(f: Feature, description: bool = True) -> Any:
+    """The pydantic type of one feature's value: the same on every route (``/predict``, TF Serving, v2)."""
     bounds = {k: v for k, v in (("ge", f.min), ("le", f.max)) if v is not None}
+    doc = {"description": f.description} if description and f.description else {}
     if f.dtype == "float":
-        return Annotated[float, Field(strict=True, allow_inf_nan=False, description=f.description, **bounds)]
+        return Annotated[float, Field(strict=True, allow_inf_nan=False, **doc, **bounds)]
     if f.dtype == "int":
         ints = {k: int(v) for k, v in bounds.items()}
-        return Annotated[int, Field(strict=True, description=f.description, **ints)]
+        return Annotated[int, Field(strict=True, **doc, **ints), BeforeValidator(_whole_float_to_int)]
     if f.dtype == "bool":
-        return Annotated[bool, Field(strict=True, description=f.description)]
+        return Annotated[bool, Field(strict=True, **doc)]
     if f.dtype == "category":
-        return Annotated[Literal[tuple(f.categories or ("",))], Field(description=f.description)]
+        return Annotated[Literal[tuple(f.categories or ("",))], Field(**doc)]
     raise ShipmlError(f"feature '{f.name}' has unknown dtype '{f.dtype}'")
 
 
@@ -81,14 +100,127 @@ def batch_model(record: type[BaseModel], max_rows: int) -> type[BaseModel]:
     return create_model(name, __config__=ConfigDict(extra="forbid"), records=(records, ...))
 
 
-def describe_errors(exc: ValidationError, drop: int = 0, max_items: int = 8) -> ApiError:
+# ---- the standard protocols' request bodies, generated per model ---------------------------------
+
+V2_INT_TYPES = ("INT8", "INT16", "INT32", "INT64", "UINT8", "UINT16", "UINT32", "UINT64")
+V2_DATATYPES: dict[str, tuple[str, ...]] = {
+    "float": ("FP64", "FP32", "FP16", *V2_INT_TYPES), "int": V2_INT_TYPES, "bool": ("BOOL",),
+    "category": ("BYTES",)}
+V2_OUTPUTS = ("label", "probabilities", "class_name")
+TF_SIGNATURES = ("", "serving_default")
+
+
+def _prefix(model_name: str) -> str:
+    return model_class_name(model_name).removesuffix("Record")
+
+
+def _one_per_row(values: Any) -> Any:
+    """v2 ``data`` may be nested like its shape (``[[v], [v]]`` for ``[rows, 1]``): one value per row."""
+    if isinstance(values, list) and values and all(isinstance(v, list) and len(v) == 1 for v in values):
+        return [v[0] for v in values]
+    return values
+
+
+def v2_input_model(f: Feature, prefix: str) -> type[BaseModel]:
+    """One feature's input tensor: its name, a ``[rows]`` or ``[rows, 1]`` shape, datatypes that fit."""
+    value = _field_type(f, description=False)
+    rows = Annotated[int, Field(strict=True, ge=0), BeforeValidator(_whole_float_to_int)]
+    shape = Union[tuple[rows], tuple[rows, Literal[1]]]  # noqa: UP007 (a runtime union of generated types)
+    return create_model(
+        f"{prefix}V2Input{model_class_name(f.name).removesuffix('Record')}",
+        __config__=ConfigDict(extra="forbid"),
+        name=(Literal[f.name], ...),
+        shape=(shape, Field(description="[rows] or [rows, 1]")),
+        datatype=(Literal[V2_DATATYPES[f.dtype]], ...),
+        data=(Annotated[list[value], BeforeValidator(_one_per_row)], Field(None, description=(
+            "one value per row (flat, or nested as the shape); absent for a binary tensor"))),
+        parameters=(dict[str, Any], Field(None, description="binary_data_size for a binary tensor")),
+    )
+
+
+def v2_request_model(schema: FeatureSchema, model_name: str) -> type[BaseModel]:
+    """The v2 inference request of one model: one tensor per feature, named outputs, a string ``id``."""
+    prefix = _prefix(model_name)
+    tensors = [v2_input_model(f, prefix) for f in schema.features]
+    tensor = tensors[0] if len(tensors) == 1 else Annotated[Union[tuple(tensors)], Field(discriminator="name")]  # noqa: UP007
+    output = create_model(f"{prefix}V2RequestedOutput", __config__=ConfigDict(extra="forbid"),
+                          name=(Literal[V2_OUTPUTS], ...), parameters=(dict[str, Any], None))
+    return create_model(
+        f"{prefix}V2InferRequest", __config__=ConfigDict(extra="forbid"),
+        id=(Annotated[str, Field(strict=True, max_length=256)], Field(None, description="echoed in the response")),
+        parameters=(dict[str, Any], None),
+        inputs=(Annotated[list[tensor], Field(min_length=1, description="one tensor per feature")], ...),
+        outputs=(list[output], Field(None, description="outputs to return (default: all)")),
+    )
+
+
+UNION_TAGS = frozenset({"row-object", "row-list", "columns", "one-row"})  # left out of error locations
+
+
+def _row_kind(value: Any) -> str:
+    return "row-list" if isinstance(value, list | tuple) else "row-object"
+
+
+def _inputs_kind(value: Any) -> str:
+    if isinstance(value, dict) and any(isinstance(v, list) for v in value.values()):
+        return "columns"
+    return "one-row"
+
+
+def _exactly_one(self: Any) -> Any:
+    if (self.instances is None) == (self.inputs is None):
+        raise ValueError("send exactly one of 'instances' (row format) or 'inputs' (columnar format)")
+    return self
+
+
+def tf_request_model(schema: FeatureSchema, model_name: str, record: type[BaseModel]) -> type[BaseModel]:
+    """TF Serving's predict body for one model: ``instances`` (objects or lists) or ``inputs`` (columns or one row)."""
+    prefix = _prefix(model_name)
+    values = [_field_type(f, description=False) for f in schema.features]
+    as_list = tuple[tuple(values)]  # type: ignore[valid-type]
+    instance = Annotated[Annotated[record, Tag("row-object")] | Annotated[as_list, Tag("row-list")],
+                         Discriminator(_row_kind)]
+    columns = create_model(f"{prefix}TFColumns", __config__=ConfigDict(extra="forbid"), **{
+        f.name: (Annotated[list[v], Field(min_length=1)], ...) for f, v in zip(schema.features, values, strict=True)})
+    inputs = Annotated[Annotated[columns, Tag("columns")] | Annotated[record, Tag("one-row")],
+                       Discriminator(_inputs_kind)]
+    return create_model(
+        f"{prefix}TFPredictRequest",
+        __config__=ConfigDict(extra="forbid", json_schema_extra={
+            "oneOf": [{"required": ["instances"]}, {"required": ["inputs"]}]}),
+        __validators__={"exactly_one": model_validator(mode="after")(_exactly_one)},
+        signature_name=(Literal[TF_SIGNATURES], Field(None, description="'serving_default' (or '')")),
+        instances=(Annotated[list[instance], Field(min_length=1)], Field(
+            None, description="row format: one object (or list in feature order) per row")),
+        inputs=(inputs, Field(None, description="columnar format: feature name to its values (or to one value)")),
+    )
+
+
+def partial_record_model(schema: FeatureSchema, model_name: str) -> type[BaseModel]:
+    """A record whose fields may be left out (TF Serving's classify ``context`` and ``examples``)."""
+    fields = {f.name: (_field_type(f, description=False), None) for f in schema.features}
+    return create_model(f"{_prefix(model_name)}PartialRecord", __config__=ConfigDict(extra="forbid"), **fields)
+
+
+def tf_examples_model(schema: FeatureSchema, model_name: str) -> type[BaseModel]:
+    """TF Serving's classify/regress body: ``examples`` (rows), plus ``context`` features shared by every row."""
+    partial = partial_record_model(schema, model_name)
+    return create_model(
+        f"{_prefix(model_name)}TFExamplesRequest", __config__=ConfigDict(extra="forbid"),
+        signature_name=(Literal[TF_SIGNATURES], None),
+        context=(partial, Field(None, description="features common to every example")),
+        examples=(Annotated[list[partial], Field(min_length=1)], ...),
+    )
+
+
+def describe_errors(exc: ValidationError, prefix: str = "", max_items: int = 8) -> ApiError:
     """A pydantic error as one line naming every bad field (``amount: Input should be ...``)."""
     errors = exc.errors(include_url=False, include_context=False, include_input=False)
     if errors and errors[0]["type"] == "json_invalid":
         return ApiError(400, f"malformed JSON: {errors[0]['msg'].removeprefix('Invalid JSON: ')}")
     parts, detail = [], []
     for err in errors:
-        loc = [str(p) for p in err["loc"][drop:]]
+        loc = ([prefix] if prefix else []) + [str(p) for p in err["loc"] if p not in UNION_TAGS]
         where = ".".join(loc) or "body"
         msg = err["msg"]
         if err["type"] == "missing":
@@ -102,7 +234,12 @@ def describe_errors(exc: ValidationError, drop: int = 0, max_items: int = 8) -> 
 
 
 class RecordCodec:
-    """The validators of one model, compiled once: JSON bytes in, columnar data out."""
+    """The validators of one model, compiled once at load: JSON bytes in, valid columns out.
+
+    The same pydantic field types check every route (``/predict``, TF Serving, v2), so a value that is
+    valid on one is valid on all; what JSON Schema cannot say (columns of one length, a tensor per
+    feature, shape and data agreeing) is checked here and answered with a 400.
+    """
 
     def __init__(self, schema: FeatureSchema, model_name: str, max_rows: int) -> None:
         self.schema = schema
@@ -110,8 +247,19 @@ class RecordCodec:
         self.max_rows = max_rows
         self.record = record_model(schema, model_name)
         self.batch = batch_model(self.record, max_rows)
+        self.tf = tf_request_model(schema, model_name, self.record)
+        self.tf_examples = tf_examples_model(schema, model_name)
+        self.v2 = v2_request_model(schema, model_name)
         self._one = TypeAdapter(self.record)
         self._many = TypeAdapter(self.batch)
+        self._tf = TypeAdapter(self.tf)
+        self._tf_examples = TypeAdapter(self.tf_examples)
+        self._v2 = TypeAdapter(self.v2)
+        self._values = {f.name: TypeAdapter(list[_field_type(f, description=False)]) for f in schema.features}
+
+    def _too_many(self, n: int) -> None:
+        if n > self.max_rows:
+            raise ApiError(413, f"{n} rows; the limit is {self.max_rows} per request (SHIPML_MAX_BATCH_ROWS)")
 
     def decode_record(self, body: bytes) -> dict[str, Any]:
         """One valid row as ``{feature: value}``, or a 400/422 naming every problem."""
@@ -134,27 +282,121 @@ class RecordCodec:
             raise problem from None
         return {n: [r.__dict__[n] for r in rows] for n in self.names}
 
-    def check_columns(self, columns: Any) -> dict[str, np.ndarray]:
-        """Validate columnar input (TF Serving, v2) with the schema; converted arrays or a 4xx."""
-        if not isinstance(columns, dict):
-            raise ApiError(400, "expected named inputs (an object of feature name to values)")
-        for name, values in columns.items():
-            if isinstance(values, list) and any(isinstance(v, list | dict) for v in values):
-                raise ApiError(400, f"'{str(name)[:80]}' must hold one plain value per row (no lists or objects)")
+    def decode_tf(self, body: bytes) -> tuple[dict[str, list[Any]], str]:
+        """Columns from a TF Serving predict body, and its format (``instances`` or ``inputs``)."""
         try:
-            result = self.schema.validate(columns, allow_extra=False)
-        except ShipmlError as exc:
-            raise ApiError(400, str(exc)) from None
-        except (TypeError, ValueError) as exc:
-            raise ApiError(400, f"inputs are not columns of scalars ({exc})") from None
-        if not result.ok:
-            raise ApiError(400, "; ".join(result.problems()))
-        if result.n_rows == 0:
-            raise ApiError(400, "the request holds no rows; send 1 or more")
-        if result.n_rows > self.max_rows:
-            raise ApiError(413, f"{result.n_rows} rows; the limit is {self.max_rows} per request "
-                                      "(SHIPML_MAX_BATCH_ROWS)")
-        return result.columns
+            request = self._tf.validate_json(body)
+        except ValidationError as exc:
+            raise describe_errors(exc) from None
+        if request.instances is not None:
+            rows = request.instances
+            self._too_many(len(rows))
+            columns: dict[str, list[Any]] = {n: [] for n in self.names}
+            for row in rows:
+                values = row if isinstance(row, tuple) else [row.__dict__[n] for n in self.names]
+                for n, v in zip(self.names, values, strict=True):
+                    columns[n].append(v)
+            return columns, "instances"
+        given = request.inputs.__dict__
+        if isinstance(request.inputs, self.record):  # single values: one row
+            return {n: [given[n]] for n in self.names}, "inputs"
+        lengths = {len(v) for v in given.values()}
+        if len(lengths) > 1:
+            raise ApiError(400, f"inputs: the columns have different lengths {sorted(lengths)}; "
+                                "send one value per row in every column")
+        self._too_many(lengths.pop())
+        return {n: given[n] for n in self.names}, "inputs"
+
+    def decode_examples(self, body: bytes) -> dict[str, list[Any]]:
+        """Columns from a TF Serving classify/regress body (``context`` merged into every example)."""
+        try:
+            request = self._tf_examples.validate_json(body)
+        except ValidationError as exc:
+            raise describe_errors(exc) from None
+        self._too_many(len(request.examples))
+        context = {k: v for k, v in request.context.__dict__.items() if v is not None} if request.context else {}
+        columns: dict[str, list[Any]] = {n: [] for n in self.names}
+        for i, example in enumerate(request.examples):
+            row = {**context, **{k: v for k, v in example.__dict__.items() if v is not None}}
+            missing = [n for n in self.names if n not in row]
+            if missing:
+                raise ApiError(400, f"examples.{i}: missing feature(s) {missing} (in neither the example "
+                                    "nor the context)")
+            for n in self.names:
+                columns[n].append(row[n])
+        return columns
+
+    def decode_v2(self, header: bytes, binary: bytes = b"") -> tuple[dict[str, list[Any]], Any]:
+        """Columns from a v2 inference request (JSON ``data`` or binary tensors), and the parsed request."""
+        try:
+            request = self._v2.validate_json(header)
+        except ValidationError as exc:
+            raise describe_errors(exc) from None
+        columns: dict[str, list[Any]] = {}
+        offset = 0
+        rows: set[int] = set()
+        for tensor in request.inputs:
+            name = tensor.name
+            if name in columns:
+                raise ApiError(400, f"input '{name}' is sent twice")
+            size = (tensor.parameters or {}).get("binary_data_size")
+            if size is not None:
+                if type(size) is not int or size < 0 or offset + size > len(binary):
+                    raise ApiError(400, f"input '{name}': binary_data_size does not fit the binary part of the body")
+                raw = binary[offset:offset + size]
+                offset += size
+                try:
+                    values = self._values[name].validate_python(binary_values(raw, tensor.datatype, name))
+                except ValidationError as exc:
+                    raise describe_errors(exc, prefix=f"inputs.{name}.data") from None
+            elif tensor.data is not None:
+                values = tensor.data
+            else:
+                raise ApiError(400, f"input '{name}': no 'data' (and no binary_data_size)")
+            n = tensor.shape[0]
+            if len(values) != n:
+                raise ApiError(400, f"input '{name}': shape {list(tensor.shape)} holds {n} values, data has "
+                                    f"{len(values)}")
+            rows.add(n)
+            columns[name] = values
+        missing = [n for n in self.names if n not in columns]
+        if missing:
+            raise ApiError(400, f"missing input tensor(s) {missing}; the model takes one per feature: "
+                                f"{', '.join(self.names)}")
+        if len(rows) > 1:
+            raise ApiError(400, f"the input tensors have different numbers of rows {sorted(rows)}")
+        n_rows = rows.pop()
+        if n_rows == 0:
+            raise ApiError(400, "the request holds no rows (shape [0]); send 1 or more")
+        self._too_many(n_rows)
+        return {n: columns[n] for n in self.names}, request
+
+
+def binary_values(raw: bytes, datatype: str, name: str) -> list[Any]:
+    """A binary tensor's values (Triton's binary tensor extension): the one place bytes are decoded by hand."""
+    import struct
+
+    import numpy as np
+
+    if datatype == "BYTES":  # each element: a 4-byte little-endian length, then the bytes
+        out, pos = [], 0
+        while pos < len(raw):
+            if pos + 4 > len(raw):
+                raise ApiError(400, f"input '{name}': truncated BYTES tensor")
+            (n,) = struct.unpack_from("<I", raw, pos)
+            pos += 4
+            if pos + n > len(raw):
+                raise ApiError(400, f"input '{name}': truncated BYTES tensor")
+            try:
+                out.append(raw[pos:pos + n].decode())
+            except UnicodeDecodeError:
+                raise ApiError(400, f"input '{name}': BYTES element is not UTF-8 text") from None
+            pos += n
+        return out
+    dtype = np.dtype(datatype.lower().replace("fp", "float")).newbyteorder("<")
+    if len(raw) % dtype.itemsize:
+        raise ApiError(400, f"input '{name}': {len(raw)} bytes is not a whole number of {datatype}")
+    return np.frombuffer(raw, dtype=dtype).tolist()
 
 
 # ---- responses (declared for the OpenAPI schema) ----------------------------------------------
@@ -190,23 +432,13 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     code: {"model": ErrorResponse, "description": text}
     for code, text in [
         (400, "malformed request"), (401, "missing or wrong API key"), (404, "unknown model or version"),
-        (413, "request or batch too large"), (422, "the input does not fit the model's schema"),
-        (503, "no model loaded yet"),
+        (413, "request or batch too large"), (415, "unsupported Content-Encoding"),
+        (422, "the input does not fit the model's schema"), (503, "no model loaded yet"),
     ]
 }
 
 
 # ---- TensorFlow Serving REST API -------------------------------------------------------------
-
-
-class TFPredictRequest(BaseModel):
-    """TF Serving's predict body: rows (``instances``) or columns (``inputs``), not both."""
-
-    signature_name: str | None = None
-    instances: list[dict[str, Any] | list[Any]] | None = Field(
-        None, description="row format: one object (feature name to value) per row")
-    inputs: dict[str, list[Any]] | None = Field(
-        None, description="columnar format: feature name to the list of its values")
 
 
 class TFPredictResponse(BaseModel):
@@ -233,20 +465,8 @@ class V2Tensor(BaseModel):
     name: str
     shape: list[int]
     datatype: V2Datatype
-    data: list[Any] | None = None
+    data: list[Any]
     parameters: dict[str, Any] | None = None
-
-
-class V2RequestedOutput(BaseModel):
-    name: str
-    parameters: dict[str, Any] | None = None
-
-
-class V2InferRequest(BaseModel):
-    id: str | None = None
-    parameters: dict[str, Any] | None = None
-    inputs: list[V2Tensor]
-    outputs: list[V2RequestedOutput] | None = None
 
 
 class V2InferResponse(BaseModel):
@@ -283,3 +503,18 @@ class V2Live(BaseModel):
 
 class V2Ready(BaseModel):
     ready: bool
+
+
+class V2ModelReady(BaseModel):
+    name: str
+    version: str | None = None
+    ready: bool
+
+
+class TFClassifyResponse(BaseModel):
+    result: list[list[list[str | float]]] = Field(
+        description="per example, per class: [class name, probability]")
+
+
+class TFRegressResponse(BaseModel):
+    result: list[float] = Field(description="per example: the probability of the positive (last) class")

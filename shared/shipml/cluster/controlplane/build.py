@@ -126,13 +126,14 @@ def build_controlplane(force: bool = False) -> BuildReport:
     return report
 
 
-def run_go(go: str, args: list[str], cwd: Path) -> None:
+def run_go(go: str, args: list[str], cwd: Path, extra_env: dict[str, str] | None = None) -> None:
     """Run go (niced: the machine is shared), printing the command; one-line error on failure."""
     argv = ["nice", "-n", "10", go, *args]
     where = cwd.relative_to(repo_root())
     print(f"$ (cd {where} && GOTOOLCHAIN={versions.GO_TOOLCHAIN} nice go {shlex.join(args)})",
           flush=True)
-    done = subprocess.run(argv, cwd=cwd, env=go_env(), capture_output=True, text=True)
+    env = {**go_env(), **(extra_env or {})}
+    done = subprocess.run(argv, cwd=cwd, env=env, capture_output=True, text=True)
     if done.returncode != 0:
         lines = [line for line in done.stderr.splitlines() if line.strip()]
         raise ShipmlError(f"go build in {cwd.name} failed: {lines[-1] if lines else done.returncode}")

@@ -34,6 +34,12 @@ class Certificates:
     admin_key: Path
     service_account_key: Path
     service_account_pub: Path
+    # The API server's client certificates: to the kubelets (logs, exec, port-forward) and to
+    # aggregated API servers such as metrics-server (the front proxy of the aggregation layer).
+    kubelet_client_cert: Path | None = None
+    kubelet_client_key: Path | None = None
+    front_proxy_cert: Path | None = None
+    front_proxy_key: Path | None = None
 
 
 def openssl(*args: str) -> None:
@@ -72,6 +78,8 @@ def make_certificates(directory: Path) -> Certificates:
     directory.mkdir(parents=True, exist_ok=True)
     ca_key, ca_cert = signed_cert(directory, "ca", "/CN=shipml-fake-cluster-ca", "", None)
     ca = Certificates(ca_cert, ca_key, *(Path() for _ in range(6)))
+    client = ("basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\n"
+              "extendedKeyUsage=clientAuth\n")
     server_key, server_cert = signed_cert(
         directory, "apiserver", "/CN=kube-apiserver",
         "basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\n"
@@ -80,8 +88,12 @@ def make_certificates(directory: Path) -> Certificates:
         directory, "admin", "/O=system:masters/CN=shipml-admin",
         "basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\n"
         "extendedKeyUsage=clientAuth\n", ca)
+    kubelet_key, kubelet_cert = signed_cert(directory, "apiserver-kubelet-client",
+                                            "/CN=kube-apiserver-kubelet-client", client, ca)
+    proxy_key, proxy_cert = signed_cert(directory, "front-proxy-client", "/CN=front-proxy-client",
+                                        client, ca)
     sa_key = new_key(directory / "service-account.key")
     sa_pub = directory / "service-account.pub"
     openssl("pkey", "-in", str(sa_key), "-pubout", "-out", str(sa_pub))
     return Certificates(ca_cert, ca_key, server_cert, server_key, admin_cert, admin_key,
-                        sa_key, sa_pub)
+                        sa_key, sa_pub, kubelet_cert, kubelet_key, proxy_cert, proxy_key)

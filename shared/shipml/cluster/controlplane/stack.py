@@ -20,6 +20,7 @@ from shipml.cluster import shell
 from shipml.cluster.controlplane import versions
 from shipml.cluster.controlplane.build import build_controlplane, missing_binaries
 from shipml.cluster.controlplane.certs import Certificates, make_certificates
+from shipml.cluster.controlplane.processes import own_process
 from shipml.cluster.kubectl import Kubectl
 from shipml.errors import ShipmlError
 from shipml.net import free_port
@@ -40,6 +41,14 @@ class FakeCluster:
     server: str
     pids: dict[str, int] = field(default_factory=dict)
     seconds: dict[str, float] = field(default_factory=dict)
+    exes: dict[str, str] = field(default_factory=dict)  # programs not in the cache (containerd)
+    components: list[str] = field(default_factory=lambda: list(versions.BINARIES))
+    node: dict | None = None  # the real node (shipml.cluster.realnode.node.RealNode), if any
+    fake_nodes: int = 0
+
+    @property
+    def has_real_node(self) -> bool:
+        return self.node is not None
 
     def kubectl(self, namespace: str | None = None) -> Kubectl:
         """kubectl bound to this cluster's own kubeconfig (never ~/.kube/config)."""
@@ -59,27 +68,13 @@ class FakeCluster:
                       "kubeconfig": Path(data["kubeconfig"])})
 
 
-def own_process(name: str, pid: int) -> psutil.Process | None:
-    """The process `pid` if it still runs our `name` binary (pids get reused). Checks the
-    executable too: right after exec, /proc/<pid>/cmdline can briefly be empty."""
-    expected = str(versions.bin_dir() / name)
-    try:
-        process = psutil.Process(pid)
-        if process.status() == psutil.STATUS_ZOMBIE:
-            return None
-        exe = process.exe().removesuffix(" (deleted)")  # a rebuild may have replaced the file
-        return process if expected in (exe, *process.cmdline()[:1]) else None
-    except psutil.Error:
-        return None
-
-
 def running(state_dir: Path | None = None) -> FakeCluster | None:
     """The fake cluster recorded in `state_dir` if all its processes are alive, else None."""
     cluster = FakeCluster.load(state_dir or versions.state_dir())
     if cluster is None or not cluster.pids:
         return None
-    alive = all(own_process(name, pid) for name, pid in cluster.pids.items())
-    return cluster if alive and len(cluster.pids) == len(versions.BINARIES) else None
+    alive = all(own_process(name, pid, cluster.exes.get(name)) for name, pid in cluster.pids.items())
+    return cluster if alive and set(cluster.pids) == set(cluster.components) else None
 
 
 def write_kubeconfig(path: Path, server: str, certs: Certificates) -> None:
@@ -97,8 +92,8 @@ def write_kubeconfig(path: Path, server: str, certs: Certificates) -> None:
     path.chmod(0o600)
 
 
-def component_args(cluster: FakeCluster, certs: Certificates, ports: dict[str, int]
-                   ) -> dict[str, list[str]]:
+def component_args(cluster: FakeCluster, certs: Certificates, ports: dict[str, int],
+                   real_node: bool = False) -> dict[str, list[str]]:
     """Command-line flags of each component (the order is the start order)."""
     etcd_url = f"http://127.0.0.1:{ports['etcd']}"
     peer_url = f"http://127.0.0.1:{ports['etcd-peer']}"
@@ -124,6 +119,21 @@ def component_args(cluster: FakeCluster, certs: Certificates, ports: dict[str, i
             "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
             f"--service-cluster-ip-range={SERVICE_CIDR}", "--authorization-mode=RBAC",
             "--profiling=false",
+            # logs, exec and port-forward through the kubelets (real node), by node address
+            f"--kubelet-client-certificate={certs.kubelet_client_cert}",
+            f"--kubelet-client-key={certs.kubelet_client_key}",
+            "--kubelet-preferred-address-types=InternalIP,Hostname",
+            # the aggregation layer (metrics.k8s.io from metrics-server), straight to endpoints
+            f"--requestheader-client-ca-file={certs.ca_cert}",
+            "--requestheader-allowed-names=front-proxy-client",
+            "--requestheader-username-headers=X-Remote-User",
+            "--requestheader-group-headers=X-Remote-Group",
+            "--requestheader-extra-headers-prefix=X-Remote-Extra-",
+            f"--proxy-client-cert-file={certs.front_proxy_cert}",
+            f"--proxy-client-key-file={certs.front_proxy_key}",
+            "--enable-aggregator-routing=true",
+            # the real node's kubelet serves a certificate from this CA (kwok's fake ones do not)
+            *([f"--kubelet-certificate-authority={certs.ca_cert}"] if real_node else []),
             # 127.0.0.1 may not be published as the `kubernetes` Service endpoint; nothing in
             # this cluster calls the API from a pod, so that endpoint is not maintained.
             "--endpoint-reconciler-type=none",
@@ -147,13 +157,17 @@ def component_args(cluster: FakeCluster, certs: Certificates, ports: dict[str, i
     }
 
 
-def start(cluster: FakeCluster, name: str, args: list[str]) -> None:
+def start(cluster: FakeCluster, name: str, args: list[str], exe: str | None = None) -> None:
     """Start one component in its own session (it outlives this Python), logging to a file."""
     log = cluster.state_dir / "logs" / f"{name}.log"
     print(f"  starting {name} (log: {log})", flush=True)
+    if exe is not None:
+        cluster.exes[name] = exe
+    if name not in cluster.components:
+        cluster.components.append(name)
     with open(log, "w") as out:
         process = subprocess.Popen(
-            [str(versions.bin_dir() / name), *args], stdout=out, stderr=subprocess.STDOUT,
+            [exe or str(versions.bin_dir() / name), *args], stdout=out, stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL, cwd=cluster.state_dir, start_new_session=True,
         )
     cluster.pids[name] = process.pid
@@ -164,7 +178,7 @@ def wait_until(what: str, ready, timeout: float, cluster: FakeCluster, log: str)
     """Poll `ready()` until true; on timeout, fail with the last line of the component's log."""
 
     def ready_or_exited() -> bool:
-        if not own_process(log, cluster.pids.get(log, -1)):
+        if not own_process(log, cluster.pids.get(log, -1), cluster.exes.get(log)):
             raise ShipmlError(f"{log} exited while starting: {log_tail(cluster, log)}")
         return bool(ready())
 
@@ -206,15 +220,34 @@ def nodes_ready(kubectl: Kubectl, count: int) -> bool:
 
 
 def up(nodes: int = 3, *, state_dir: Path | None = None, build: bool = True,
-       timeout: float = 90) -> FakeCluster:
-    """Start the fake-node cluster (or return the one already running) and wait until its nodes
-    are Ready and the default service account exists (pods cannot be created before)."""
+       timeout: float = 90, real_node: bool = False, images: tuple[str, ...] = ()) -> FakeCluster:
+    """Start the cluster (or return the one already running) and wait until its nodes are Ready
+    and the default service account exists (pods cannot be created before). `nodes` kwok fake
+    nodes; with `real_node`, a real node too (root only; tainted when fake nodes run beside it),
+    with `images` imported from Docker."""
     state_dir = state_dir or versions.state_dir()
     existing = running(state_dir)
     if existing is not None:
-        print(f"fake cluster already running: --kubeconfig={existing.kubeconfig}")
+        if real_node and not existing.has_real_node:
+            raise ShipmlError("a cluster without a real node is running; `shipml cluster down` first")
+        print(f"cluster already running: --kubeconfig={existing.kubeconfig}")
         return existing
+    if nodes < 0 or (nodes == 0 and not real_node):
+        raise ShipmlError("a cluster needs a node: --nodes >= 1, or --real-node")
     down(state_dir=state_dir, quiet=True)  # leftovers of a crashed run
+    if real_node:
+        from shipml.cluster.realnode import build as node_build
+        from shipml.cluster.realnode.node import unavailable_reason as node_reason
+
+        reason = node_reason()
+        if reason:
+            raise ShipmlError(f"no real node here: {reason}")
+        if node_build.missing_node_binaries():
+            if not build:
+                raise ShipmlError("real-node binaries missing: "
+                                  f"{', '.join(node_build.missing_node_binaries())}; "
+                                  "run `shipml cluster build-node`")
+            node_build.build_node()
     if missing_binaries():
         if not build:
             raise ShipmlError(f"control-plane binaries missing: {', '.join(missing_binaries())}; "
@@ -226,8 +259,11 @@ def up(nodes: int = 3, *, state_dir: Path | None = None, build: bool = True,
     ports = {name: free_port() for name in ("etcd", "etcd-peer", "apiserver", "kwok")}
     cluster = FakeCluster(state_dir, state_dir / "kubeconfig", CONTEXT,
                           f"https://127.0.0.1:{ports['apiserver']}")
+    cluster.fake_nodes = nodes
+    if nodes == 0:
+        cluster.components.remove("kwok")
     try:
-        bring_up(cluster, ports, nodes, timeout, started)
+        bring_up(cluster, ports, nodes, timeout, started, real_node, images)
     except BaseException:
         down(state_dir=state_dir, quiet=True)
         raise
@@ -235,14 +271,14 @@ def up(nodes: int = 3, *, state_dir: Path | None = None, build: bool = True,
 
 
 def bring_up(cluster: FakeCluster, ports: dict[str, int], nodes: int, timeout: float,
-             started: float) -> None:
+             started: float, real_node: bool = False, images: tuple[str, ...] = ()) -> None:
     def mark(step: str) -> None:
         cluster.seconds[step] = round(time.perf_counter() - started, 2)
 
     certs = make_certificates(cluster.state_dir / "pki")
     write_kubeconfig(cluster.kubeconfig, cluster.server, certs)
     mark("certificates")
-    args = component_args(cluster, certs, ports)
+    args = component_args(cluster, certs, ports, real_node)
     start(cluster, "etcd", args["etcd"])
     wait_until("etcd", lambda: http_ok(f"http://127.0.0.1:{ports['etcd']}/health"),
                timeout, cluster, "etcd")
@@ -255,13 +291,20 @@ def bring_up(cluster: FakeCluster, ports: dict[str, int], nodes: int, timeout: f
                timeout, cluster, "kube-apiserver")
     mark("kube-apiserver")
     for name in ("kube-controller-manager", "kube-scheduler", "kwok"):
-        start(cluster, name, args[name])
+        if name in cluster.components:
+            start(cluster, name, args[name])
     kubectl = cluster.kubectl()
-    shell.run(kubectl.argv("apply", "--server-side", "-f", "-"),
-              input_text=json.dumps({"apiVersion": "v1", "kind": "List",
-                                     "items": fake_nodes(nodes)}))
-    wait_until(f"{nodes} fake nodes", lambda: nodes_ready(kubectl, nodes), timeout, cluster, "kwok")
-    mark("nodes ready")
+    if nodes:
+        shell.run(kubectl.argv("apply", "--server-side", "-f", "-"),
+                  input_text=json.dumps({"apiVersion": "v1", "kind": "List",
+                                         "items": fake_nodes(nodes)}))
+        wait_until(f"{nodes} fake nodes", lambda: nodes_ready(kubectl, nodes), timeout, cluster, "kwok")
+        mark("nodes ready")
+    if real_node:
+        from shipml.cluster.realnode.node import start_node
+
+        start_node(cluster, certs, tainted=nodes > 0, preload=list(images), timeout=max(timeout, 120),
+                   start=start, wait_until=wait_until, mark=mark, running=running, down=down)
     default_sa = kubectl.with_namespace("default")
     wait_until("the default service account",
                lambda: default_sa.run("get", "serviceaccount", "default", echo=False,
@@ -269,7 +312,9 @@ def bring_up(cluster: FakeCluster, ports: dict[str, int], nodes: int, timeout: f
                timeout, cluster, "kube-controller-manager")
     mark("ready")
     cluster.save()
-    print(f"fake-node cluster ready in {cluster.seconds['ready']:.1f} s: "
+    what = " + ".join(filter(None, [f"{nodes} fake node(s)" if nodes else "",
+                                    "a real node" if real_node else ""]))
+    print(f"cluster with {what} ready in {cluster.seconds['ready']:.1f} s: "
           f"kubectl --kubeconfig={cluster.kubeconfig} get nodes")
 
 
@@ -278,9 +323,14 @@ def down(*, state_dir: Path | None = None, quiet: bool = False) -> bool:
     state_dir = state_dir or versions.state_dir()
     cluster = FakeCluster.load(state_dir)
     processes = []
+    node_report = None
+    if cluster is not None and cluster.node is not None:
+        from shipml.cluster.realnode.node import RealNode, stop_node
+
+        node_report = stop_node(cluster, RealNode.from_json(cluster.node), quiet=quiet)
     if cluster is not None:
         for name, pid in reversed(list(cluster.pids.items())):
-            process = own_process(name, pid)
+            process = own_process(name, pid, cluster.exes.get(name))
             if process is not None:
                 if not quiet:
                     print(f"  stopping {name} (pid {pid})")
@@ -290,8 +340,14 @@ def down(*, state_dir: Path | None = None, quiet: bool = False) -> bool:
     for process in still_alive:
         process.kill()
     psutil.wait_procs(still_alive, timeout=5)
+    if node_report is not None:
+        from shipml.cluster.realnode.node import RealNode, cleanup_host
+
+        node_report.update(cleanup_host(RealNode.from_json(cluster.node)))
+        if not quiet:
+            print("  real node host cleanup: " + "; ".join(f"{k}: {v}" for k, v in node_report.items()))
     existed = state_dir.exists()
     shutil.rmtree(state_dir, ignore_errors=True)
     if not quiet:
-        print("fake cluster removed" if cluster else "no fake cluster was running")
+        print("cluster removed" if cluster else "no cluster was running")
     return existed and cluster is not None

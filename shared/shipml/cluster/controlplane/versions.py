@@ -17,6 +17,14 @@ GO_TOOLCHAIN = "go1.26.10"
 KUBERNETES_BINARIES = ("kube-apiserver", "kube-controller-manager", "kube-scheduler")
 BINARIES = (*KUBERNETES_BINARIES, "etcd", "kwok")
 
+# The real node (`shipml cluster up --real-node`): kubelet and kube-proxy from the same wrapper
+# module, a pause binary from deploy/controlplane/pause, metrics-server from its Go module.
+NODE_BINARIES = ("kubelet", "kube-proxy")
+METRICS_SERVER_VERSION = "v0.9.0"
+NODE_EXTRA_BINARIES = ("pause", "metrics-server")
+# kube-score (manifest linter run by tests/cluster/test_kube_score.py), built from its Go module.
+KUBE_SCORE_VERSION = "v1.20.0"
+
 
 def cache_dir() -> Path:
     """$SHIPML_CACHE_DIR, else $XDG_CACHE_HOME/shipml, else ~/.cache/shipml."""

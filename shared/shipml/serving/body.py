@@ -1,0 +1,54 @@
+"""Reading a request body the same way on every route: size-limited, decompressed, without a UTF-8 BOM.
+
+``Content-Encoding: gzip`` or ``deflate`` (what ``tritonclient``'s ``request_compression_algorithm``
+sends) is decoded, never past ``SHIPML_MAX_REQUEST_BYTES`` of output (a small bomb cannot fill the
+memory); any other encoding is a 415. A leading UTF-8 byte order mark is dropped (RFC 8259 lets a
+parser ignore it; Windows tools add one), so the three protocols agree on it.
+"""
+
+from __future__ import annotations
+
+import zlib
+
+from starlette.requests import Request
+
+from shipml.serving.errors import ApiError
+
+BOM = b"\xef\xbb\xbf"
+ENCODINGS = {"gzip": 16 + zlib.MAX_WBITS, "x-gzip": 16 + zlib.MAX_WBITS, "deflate": zlib.MAX_WBITS}
+
+
+def decompress(body: bytes, encoding: str, limit: int) -> bytes:
+    """``body`` decoded from ``encoding`` (gzip, deflate: zlib or raw), at most ``limit`` bytes."""
+    name = encoding.strip().lower()
+    if name in ("", "identity"):
+        return body
+    wbits = ENCODINGS.get(name)
+    if wbits is None:
+        raise ApiError(415, f"Content-Encoding '{encoding[:40]}' is not supported; send gzip, deflate or "
+                            "an uncompressed body", headers={"Accept-Encoding": "gzip, deflate"})
+    try:
+        try:
+            decoder = zlib.decompressobj(wbits)
+            out = decoder.decompress(body, limit + 1)
+        except zlib.error:
+            if name != "deflate":
+                raise
+            decoder = zlib.decompressobj(-zlib.MAX_WBITS)  # deflate without the zlib header, as some clients send
+            out = decoder.decompress(body, limit + 1)
+    except zlib.error as exc:
+        raise ApiError(400, f"the body is not valid {name} data ({exc})") from None
+    if len(out) > limit or decoder.unconsumed_tail:
+        raise ApiError(413, f"the decompressed body is larger than {limit} bytes (SHIPML_MAX_REQUEST_BYTES)")
+    return out
+
+
+async def read_body(request: Request) -> bytes:
+    """The request body, decompressed and without a BOM."""
+    body = await request.body()
+    encoding = request.headers.get("content-encoding")
+    if encoding:
+        body = decompress(body, encoding, request.app.state.settings.max_request_bytes)
+    if body.startswith(BOM):
+        body = body[3:]
+    return body
