@@ -6,14 +6,17 @@ and the libraries must be the versions it was made with. ``SHA256SUMS`` uses the
 ``sha256sum`` tool, so ``sha256sum -c SHA256SUMS`` checks a bundle by hand too.
 
 Hashes prove a bundle was not changed by accident or by a careless edit; they do not prove who made
-it (anyone who can change the model can rewrite the sums). Signing bundles is the next step, and the
-course says so. Only the standard library is used here, so the edge runtime can verify bundles.
+it (anyone who can change the model can rewrite the sums). :mod:`shipml.signing` adds who: an ed25519
+signature over ``SHA256SUMS`` (``SIGNATURE.json``), required by :func:`verify_bundle` whenever trusted
+public keys are configured. Only the standard library is used here (``cryptography`` is imported only
+when signatures are checked), so the edge runtime can verify bundles.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
 import sys
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -26,6 +29,7 @@ from shipml.schema import FeatureSchema
 
 METADATA_FILE = "metadata.json"
 SUMS_FILE = "SHA256SUMS"
+SIGNATURE_FILE = "SIGNATURE.json"  # written by shipml.signing; it signs SHA256SUMS, so it is not listed there
 
 
 @dataclass
@@ -92,22 +96,37 @@ def write_bundle(directory: str | Path, metadata: BundleMetadata, files: dict[st
     sums = [
         f"{sha256_file(p)}  {p.name}"
         for p in sorted(directory.iterdir())
-        if p.is_file() and p.name != SUMS_FILE
+        if p.is_file() and p.name not in (SUMS_FILE, SIGNATURE_FILE)
     ]
+    (directory / SIGNATURE_FILE).unlink(missing_ok=True)  # re-written content: an old signature is void
     (directory / SUMS_FILE).write_text("\n".join(sums) + "\n")
     return directory
 
 
-def verify_bundle(directory: str | Path) -> BundleMetadata:
-    """Check every hash, then read the metadata; raise :class:`BundleError` with one clear line."""
+def verify_bundle(directory: str | Path, *, trusted_keys: Any = None) -> BundleMetadata:
+    """Check the signature (when keys are trusted), every hash, then read the metadata.
+
+    ``trusted_keys``: a folder of trusted ``*.pub`` keys (or a :class:`shipml.signing.TrustedKeys`)
+    makes a valid signature by one of them mandatory; ``None`` takes the folder from
+    ``SHIPML_TRUSTED_KEYS`` (unset: no signature needed); ``False`` skips the signature check. This is
+    the one place every loader (server, batch, edge) passes through. Raises :class:`BundleError` with
+    one clear line.
+    """
     directory = Path(directory)
     if not directory.is_dir():
         raise BundleError(f"{directory}: no such bundle directory")
     sums_path = directory / SUMS_FILE
     if not sums_path.exists():
         raise BundleError(f"{directory}: not a model bundle ({SUMS_FILE} is missing)")
+    manifest = sums_path.read_bytes()
+    if trusted_keys is None:
+        trusted_keys = os.environ.get("SHIPML_TRUSTED_KEYS", "").strip() or False
+    if trusted_keys is not False:
+        from shipml import signing  # imports cryptography: only when signatures are required
+
+        signing.verify_signature(directory, signing.trusted_keys(trusted_keys), manifest)
     listed: dict[str, str] = {}
-    for line in sums_path.read_text().splitlines():
+    for line in manifest.decode("utf-8", "replace").splitlines():
         if line.strip():
             digest, _, name = line.partition("  ")
             listed[name.strip()] = digest.strip()
@@ -121,7 +140,7 @@ def verify_bundle(directory: str | Path) -> BundleMetadata:
                 "was made); refusing to load it"
             )
     on_disk = {p.name for p in directory.iterdir() if p.is_file()}
-    unlisted = sorted(on_disk - set(listed) - {SUMS_FILE})
+    unlisted = sorted(on_disk - set(listed) - {SUMS_FILE, SIGNATURE_FILE})
     if unlisted:
         raise BundleError(f"{directory}: files not covered by {SUMS_FILE}: {', '.join(unlisted)}")
     if METADATA_FILE not in listed:
@@ -133,6 +152,18 @@ def verify_bundle(directory: str | Path) -> BundleMetadata:
     if metadata.model_file not in listed:
         raise BundleError(f"{directory}: model file {metadata.model_file} is not covered by {SUMS_FILE}")
     return metadata
+
+
+def sign_bundle(directory: str | Path, private_key: str | Path, signer: str | None = None):
+    """Verify every hash, then sign the manifest with an ed25519 ``private_key`` (:mod:`shipml.signing`).
+
+    Returns the :class:`shipml.signing.Signature` written to ``SIGNATURE.json``; a bundle that does not
+    verify is refused, so a tampered bundle is never blessed.
+    """
+    from shipml import signing  # cryptography: only when signing
+
+    verify_bundle(directory, trusted_keys=False)
+    return signing.write_signature(directory, private_key, signer)
 
 
 def read_metadata(directory: str | Path) -> BundleMetadata:

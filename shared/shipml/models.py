@@ -197,8 +197,8 @@ class SklearnPredictor(Predictor):
         self._row_major = not hasattr(self.pipeline[-1], "coef_") if self._plan is not None else False
 
     @classmethod
-    def load(cls, path: str | Path) -> Self:
-        metadata = verify_bundle(path)  # hashes first: unpickling runs code
+    def load(cls, path: str | Path, *, trusted_keys: Any = None) -> Self:
+        metadata = verify_bundle(path, trusted_keys=trusted_keys)  # signature and hashes first: unpickling runs code
         require_versions(path, metadata, library_versions())
         return cls(Path(path), metadata, joblib.load(Path(path) / metadata.model_file))
 

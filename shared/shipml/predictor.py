@@ -38,8 +38,8 @@ class Predictor(ABC):
 
     @classmethod
     @abstractmethod
-    def load(cls, path: str | Path) -> Self:
-        """Verify the bundle at ``path`` and load its model."""
+    def load(cls, path: str | Path, *, trusted_keys: Any = None) -> Self:
+        """Verify the bundle at ``path`` (signature too, see :func:`shipml.bundle.verify_bundle`), load it."""
 
     @abstractmethod
     def predict_proba(self, data: Any) -> np.ndarray:
@@ -91,15 +91,19 @@ def decide(proba: np.ndarray, threshold: float | None = None) -> np.ndarray:
     return proba.argmax(axis=1)
 
 
-def load_predictor(path: str | Path) -> Predictor:
-    """Load any kit bundle with the predictor class its metadata names."""
+def load_predictor(path: str | Path, *, trusted_keys: Any = None) -> Predictor:
+    """Load any kit bundle with the predictor class its metadata names.
+
+    ``trusted_keys`` (a folder of ``*.pub`` keys; default ``SHIPML_TRUSTED_KEYS``) makes a valid
+    signature by one of them a condition of loading: see :mod:`shipml.signing`.
+    """
     backend = peek_backend(path)
     target = BACKENDS.get(backend)
     if target is None:
         raise BundleError(f"{path}: unknown backend '{backend}' (known: {', '.join(BACKENDS)})")
     module, _, cls_name = target.partition(":")
     cls: type[Predictor] = getattr(importlib.import_module(module), cls_name)
-    return cls.load(path)
+    return cls.load(path, trusted_keys=trusted_keys)
 
 
 def peek_backend(path: str | Path) -> str:

@@ -18,6 +18,13 @@ variable                       default             meaning
 ``SHIPML_SLOW_REQUEST_MS``     ``250``             a request slower than this is logged as slow
 ``SHIPML_MODEL_THREADS``       ``1``               threads a model may use per worker process
 ``SHIPML_POLL_SECONDS``        ``2``               how often the repository is checked for new versions
+``SHIPML_TRUSTED_KEYS``        (none: unsigned ok) folder of trusted ``*.pub`` keys: bundles must be signed
+``SHIPML_API_KEY_FILE``        (none)              file of API keys, one a line (a mounted Secret), re-read on change
+``SHIPML_PUBLIC_OPS``          ``false``           with keys set, leave ``/metrics``, ``/docs``, ``/openapi.json`` open
+``SHIPML_RATE_LIMIT``          ``0`` (off)         requests per second per API key (per address without keys)
+``SHIPML_RATE_BURST``          (the rate)          requests a caller may send at once before 429
+``SHIPML_TLS_CERT``            (none: plain HTTP)  PEM certificate (chain) for HTTPS; with ``SHIPML_TLS_KEY``
+``SHIPML_TLS_KEY``             (none)              PEM private key of that certificate
 ``SHIPML_HEADER_TIMEOUT``      ``10``              a connection must send a request's headers within this
 ``SHIPML_KEEPALIVE_SECONDS``   ``5``               an idle keep-alive connection is closed after this
 ``SHIPML_MONITOR``             ``false``           prediction log + live drift gauges (shipml.monitoring)
@@ -58,6 +65,14 @@ class Settings(BaseSettings):
     slow_request_ms: float = Field(250.0, gt=0, description="requests slower than this are logged")
     model_threads: int = Field(1, ge=1, le=64, description="threads per worker for the model (BLAS, OpenMP, ORT)")
     poll_seconds: float = Field(2.0, ge=0.0, description="repository check interval; 0 turns hot reload off")
+    api_key_file: Path | None = Field(None, description="file of API keys, one a line (a mounted Secret)")
+    public_ops: bool = Field(False, description="with API keys set, leave /metrics, /docs, /openapi.json open")
+    rate_limit: float = Field(0.0, ge=0.0, description="requests per second per API key; 0 turns limiting off")
+    rate_burst: int | None = Field(None, ge=1, description="requests a caller may send at once (default: the rate)")
+    tls_cert: Path | None = Field(None, description="PEM certificate for HTTPS (with tls_key)")
+    tls_key: Path | None = Field(None, description="PEM private key for HTTPS")
+    trusted_keys: Path | None = Field(
+        None, description="folder of trusted *.pub keys; when set, only bundles they signed load (shipml.signing)")
     header_timeout: float = Field(10.0, gt=0, description="close a connection whose request headers "
                                           "take longer (slow or silent clients)")
     keepalive_seconds: int = Field(5, ge=1, description="close an idle keep-alive connection after this")
@@ -124,6 +139,13 @@ class Settings(BaseSettings):
         }
         if self.default_model:
             env["SHIPML_DEFAULT_MODEL"] = self.default_model
+        if self.trusted_keys:
+            env["SHIPML_TRUSTED_KEYS"] = str(self.trusted_keys)
+        for name in ("api_key_file", "tls_cert", "tls_key", "rate_burst"):
+            if getattr(self, name) is not None:
+                env[f"SHIPML_{name.upper()}"] = str(getattr(self, name))
+        env["SHIPML_PUBLIC_OPS"] = str(self.public_ops).lower()
+        env["SHIPML_RATE_LIMIT"] = str(self.rate_limit)
         if self.api_key:
             env["SHIPML_API_KEY"] = self.api_key.get_secret_value()
         return env

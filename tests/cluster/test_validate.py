@@ -66,15 +66,17 @@ def test_kind_overlay_matches_the_lesson():
     assert container["readinessProbe"]["httpGet"]["path"] == "/v2/health/ready"
     assert container["livenessProbe"]["httpGet"]["path"] == "/v2/health/live"
     assert container["ports"] == [{"name": "http", "containerPort": 8080, "protocol": "TCP"}]
-    assert {m["mountPath"] for m in container["volumeMounts"]} == {"/tmp"}
+    assert {m["mountPath"] for m in container["volumeMounts"]} == {"/tmp", "/etc/shipml/api-keys"}
     kinds = sorted(d["kind"] for d in docs)
-    assert kinds == ["ConfigMap", "Deployment", "HorizontalPodAutoscaler", "Namespace",
-                     "PodDisruptionBudget", "Secret", "Service"]
+    assert kinds == ["ConfigMap", "Deployment", "HorizontalPodAutoscaler", "Namespace", "NetworkPolicy",
+                     "NetworkPolicy", "PodDisruptionBudget", "Secret", "Service"]
     hpa = next(d for d in docs if d["kind"] == "HorizontalPodAutoscaler")
     assert hpa["apiVersion"] == "autoscaling/v2"
     secret = next(d for d in docs if d["kind"] == "Secret")
-    env = {e["name"]: e for e in container["env"]}
-    assert env["SHIPML_API_KEY"]["valueFrom"]["secretKeyRef"]["name"] == secret["metadata"]["name"]
+    env = {e["name"]: e for e in container["env"]}  # the key is a mounted file, not an env value
+    assert env["SHIPML_API_KEY_FILE"]["value"] == "/etc/shipml/api-keys/api-key" and "SHIPML_API_KEY" not in env
+    volumes = {v["name"]: v for v in dep["spec"]["template"]["spec"]["volumes"]}
+    assert volumes["api-keys"]["secret"]["secretName"] == secret["metadata"]["name"]
     assert hpa["spec"]["minReplicas"] == 3
 
 

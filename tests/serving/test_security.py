@@ -30,13 +30,16 @@ def test_api_key_is_required_when_set(keyed):
         assert httpx.request("GET" if "batch" not in path else "POST", keyed.url + path).status_code == 401
 
 
-def test_probes_docs_and_metrics_stay_open(keyed):
-    for path in ("/v2/health/live", "/v2/health/ready", "/docs", "/openapi.json", "/metrics"):
+def test_probes_stay_open_docs_and_metrics_need_the_key(keyed):
+    for path in ("/v2/health/live", "/v2/health/ready"):
         assert httpx.get(keyed.url + path).status_code == 200, path
+    for path in ("/docs", "/openapi.json", "/metrics"):  # SHIPML_PUBLIC_OPS=true opens them (tests/security)
+        assert httpx.get(keyed.url + path).status_code == 401, path
+        assert httpx.get(keyed.url + path, headers={"X-API-Key": "s3cret-key"}).status_code == 200, path
 
 
 def test_openapi_declares_the_key_so_swagger_ui_can_send_it(keyed):
-    doc = httpx.get(f"{keyed.url}/openapi.json").json()
+    doc = httpx.get(f"{keyed.url}/openapi.json", headers={"X-API-Key": "s3cret-key"}).json()
     assert doc["components"]["securitySchemes"]["ApiKey"] == {"type": "apiKey", "in": "header", "name": "X-API-Key"}
 
 

@@ -55,16 +55,20 @@ def train(
 def info(
     bundle: Path = typer.Argument(..., help="a bundle folder"),
     as_json: bool = typer.Option(False, "--json", help="print the whole metadata as JSON"),
+    trusted_keys: Path = typer.Option(None, "--trusted-keys", help="check the signature against these keys "
+                                      "(default SHIPML_TRUSTED_KEYS)"),
 ) -> None:
-    """Verify a bundle's hashes and show what it holds."""
+    """Verify a bundle's hashes (and signature, with trusted keys), show what it holds and who signed it."""
     from shipml.bundle import verify_bundle
+    from shipml.signing import describe_signature
 
-    m = verify_bundle(bundle)
+    m = verify_bundle(bundle, trusted_keys=trusted_keys)
     if as_json:
         typer.echo(json.dumps(m.to_dict(), indent=2))
         return
     typer.echo(f"{m.name} v{m.version} ({m.model_kind}, backend {m.backend}), created {m.created_at}")
     typer.echo("hashes: ok")
+    typer.echo(describe_signature(bundle, trusted_keys))
     typer.echo("metrics: " + ", ".join(f"{k}={v:.4g}" for k, v in m.metrics.items()))
     typer.echo("libraries: " + ", ".join(f"{k} {v}" for k, v in m.libraries.items()))
     typer.echo("features:")

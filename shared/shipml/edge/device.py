@@ -118,9 +118,9 @@ def prediction_records(predictor: OnnxPredictor, proba: np.ndarray) -> list[dict
             for b, row in zip(best, proba, strict=True)]
 
 
-def predict_file(bundle: str | Path, input_path: str | Path, out: Any = None) -> int:
+def predict_file(bundle: str | Path, input_path: str | Path, out: Any = None, trusted_keys: Any = None) -> int:
     """Score a CSV/JSON file with an edge bundle; write CSV (``id``, ``label``, ``p_<class>``) to ``out``."""
-    predictor = OnnxPredictor.load(bundle)
+    predictor = OnnxPredictor.load(bundle, trusted_keys=trusted_keys)
     columns = read_input(input_path, predictor.schema)
     proba = score_columns(predictor, columns)
     out = out or sys.stdout
@@ -194,10 +194,16 @@ class EdgeHandler(BaseHTTPRequestHandler):
                          "predictions": prediction_records(predictor, proba)})
 
 
-def make_server(bundle: str | Path, host: str = "127.0.0.1", port: int = 8080, verbose: bool = False
-                ) -> ThreadingHTTPServer:
-    """A ready (bound, not yet serving) HTTP server for an edge bundle; call ``serve_forever()``."""
-    predictor = OnnxPredictor.load(bundle)
+def make_server(bundle: str | Path, host: str = "127.0.0.1", port: int = 8080, verbose: bool = False,
+                trusted_keys: Any = None) -> ThreadingHTTPServer:
+    """A ready (bound, not yet serving) HTTP server for an edge bundle; call ``serve_forever()``.
+
+    ``bundle`` may be a device folder (``shipml.edge.update``): its ``current`` version is served, and
+    a new one swapped in by ``update`` is picked up within two seconds (see :func:`watch_device`).
+    """
+    from shipml.edge.update import resolve_bundle
+
+    predictor = OnnxPredictor.load(resolve_bundle(bundle), trusted_keys=trusted_keys)
     try:
         server = ThreadingHTTPServer((host, port), EdgeHandler)
     except OSError as exc:
@@ -229,21 +235,43 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--host", default="127.0.0.1", help="address to bind (0.0.0.0 inside a container)")
     s.add_argument("--port", type=int, default=8080)
     s.add_argument("--verbose", action="store_true", help="log every request")
+    for cmd in (p, s):
+        cmd.add_argument("--trusted-keys", help="folder of trusted *.pub keys: only bundles they signed load "
+                                                "(default SHIPML_TRUSTED_KEYS)")
+    u = sub.add_parser("update", help="verify, self-test and swap in a new bundle on a device folder")
+    u.add_argument("device", help="device folder (current/, previous/, versions/, update.log)")
+    u.add_argument("bundle", help="the new edge bundle")
+    u.add_argument("--trusted-keys", help="folder of trusted *.pub keys (default SHIPML_TRUSTED_KEYS)")
+    r = sub.add_parser("rollback", help="go back to the previous version on a device folder")
+    r.add_argument("device")
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
+        if args.command in ("update", "rollback"):
+            from shipml.edge import update
+
+            if args.command == "rollback":
+                print(f"rolled back to {update.rollback(args.device).name}", file=sys.stderr)
+                return 0
+            result = update.apply_update(args.device, args.bundle, trusted_keys=args.trusted_keys)
+            print(("updated: " if result.accepted else "shipml-edge: update refused: ") + result.reason,
+                  file=sys.stderr)
+            return 0 if result.accepted else 1
         if args.command == "predict":
             if args.output:
                 with open(args.output, "w", newline="") as out:
-                    n = predict_file(args.bundle, args.input, out)
+                    n = predict_file(args.bundle, args.input, out, trusted_keys=args.trusted_keys)
                 print(f"scored {n:,} rows -> {args.output}", file=sys.stderr)
             else:
-                predict_file(args.bundle, args.input)
+                predict_file(args.bundle, args.input, trusted_keys=args.trusted_keys)
             return 0
-        server = make_server(args.bundle, args.host, args.port, args.verbose)
+        server = make_server(args.bundle, args.host, args.port, args.verbose, trusted_keys=args.trusted_keys)
+        from shipml.edge.update import watch_device
+
+        watch_device(server, args.bundle, trusted_keys=args.trusted_keys)
         predictor = server.predictor  # type: ignore[attr-defined]
         host, port = server.server_address[:2]
         print(f"serving {predictor.name} v{predictor.version} (onnx) on http://{host}:{port}", file=sys.stderr,

@@ -113,10 +113,10 @@ class OnnxPredictor(Predictor):
         self._labels = np.asarray(metadata.class_labels)
 
     @classmethod
-    def load(cls, path: str | Path, threads: int = 1) -> Self:
-        """Verify the bundle's hashes, then open its graph with small-device session options."""
+    def load(cls, path: str | Path, threads: int = 1, *, trusted_keys: Any = None) -> Self:
+        """Verify the bundle's hashes (and signature), then open its graph with small-device session options."""
         path = Path(path)
-        metadata = verify_bundle(path)
+        metadata = verify_bundle(path, trusted_keys=trusted_keys)
         if metadata.backend != cls.backend:
             raise BundleError(f"{path}: a '{metadata.backend}' bundle, not an ONNX edge bundle "
                               "(make one with 'shipml edge export')")

@@ -8,8 +8,8 @@ What happens when:
 * the **lifespan** opens the repository, loads every version in a worker thread (liveness answers at
   once, readiness only once every model is loaded), starts the extensions, and keeps polling the
   repository every ``poll_seconds`` so a new version is served without a restart;
-* each request: :class:`~shipml.serving.middleware.ServingMiddleware` (request id, API key, size limit,
-  metrics, logs), then the route. scikit-learn models score in the ``shipml-model`` thread, so the
+* each request: :class:`~shipml.serving.middleware.ServingMiddleware` (request id, API key, rate limit,
+  size limit, metrics, logs), then the route. scikit-learn models score in the ``shipml-model`` thread, so the
   event loop keeps answering health checks and metrics while they work.
 
 ``app.state`` holds: ``settings``, ``metrics``, ``repository`` (None until the lifespan opens it),
@@ -31,6 +31,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from shipml import __version__
 from shipml.serving import routes_predict, routes_tfserving, routes_v2
+from shipml.serving.auth import guard_options
 from shipml.serving.deps import MetricsDep
 from shipml.serving.docs import add_docs, build_openapi
 from shipml.serving.errors import ApiError, error_response, from_api_error
@@ -78,7 +79,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     executor = ThreadPoolExecutor(1, thread_name_prefix="shipml-model", initializer=limit_model_threads,
                                   initargs=(settings.model_threads,))
     app.state.model_executor = executor
-    repo = ModelRepository(settings.models, settings.default_model, settings.max_batch_rows, executor=executor)
+    repo = ModelRepository(settings.models, settings.default_model, settings.max_batch_rows, executor=executor,
+                           trusted_keys=settings.trusted_keys)
     repo.listeners.append(app.state.metrics.models_changed)
     app.state.repository = repo
     log.info("model server starting", extra={"models": str(settings.models), "version": __version__})
@@ -161,7 +163,7 @@ def add_middleware(app: FastAPI, settings: Settings, metrics: Metrics) -> None:
     """The serving middleware (innermost of the user middleware), then CORS when configured."""
     lean = [r for r in flat_routes(app.router.routes) if isinstance(r, routes_predict.LeanRoute)]
     lean.sort(key=lambda r: r.path != "/predict")  # the most used first
-    app.add_middleware(ServingMiddleware, metrics=metrics, api_key=settings.api_key_value(),
+    app.add_middleware(ServingMiddleware, metrics=metrics, api_key=None, **guard_options(settings),
                        max_request_bytes=settings.max_request_bytes, access_log=settings.access_log,
                        slow_request_ms=settings.slow_request_ms, lean_routes=lean)
     if settings.cors_origins:

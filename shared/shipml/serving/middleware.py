@@ -1,4 +1,4 @@
-"""One pure-ASGI middleware for what every request needs: request id, API key, size limit, metrics, logs.
+"""One pure-ASGI middleware for what every request needs: request id, API key, rate limit, size limit, metrics, logs.
 
 Pure ASGI (not ``BaseHTTPMiddleware``) because it runs on every request: it reads the headers once,
 wraps ``send`` to learn the status, and never buffers the body. It also
@@ -14,7 +14,6 @@ wraps ``send`` to learn the status, and never buffers the body. It also
 
 from __future__ import annotations
 
-import hmac
 import logging
 import os
 import re
@@ -24,13 +23,14 @@ from typing import Any
 from starlette.requests import ClientDisconnect, Request
 from starlette.routing import Match
 
+from shipml.serving.auth import PROBE_PREFIXES, ApiKeys, needs_key
 from shipml.serving.errors import ApiError, error_response, from_api_error
 from shipml.serving.logs import REQUEST_ID
 from shipml.serving.metrics import Metrics
+from shipml.serving.ratelimit import RateLimiter
 
 log = logging.getLogger("shipml.serving")
 
-PUBLIC_PREFIXES = ("/v2/health/", "/docs", "/openapi.json", "/metrics", "/healthz", "/readyz")
 _SAFE_ID = re.compile(rb"^[A-Za-z0-9._:-]{1,64}$")
 CLIENT_CLOSED = 499  # nginx's status for a client that closed the connection before the answer
 
@@ -54,7 +54,9 @@ class _Exchange:
 class ServingMiddleware:
     def __init__(self, app: Any, *, metrics: Metrics, api_key: str | None, max_request_bytes: int,
                  access_log: str = "errors", slow_request_ms: float = 250.0,
-                 lean_routes: list[Any] | None = None) -> None:
+                 lean_routes: list[Any] | None = None,
+                 api_keys: ApiKeys | None = None, public_ops: bool = False,
+                 rate_limiter: RateLimiter | None = None) -> None:
         self.app = app
         self.lean_routes = lean_routes or []
         # Paths without parameters are found by a dict look-up; the others by matching (TF Serving, v2).
@@ -62,7 +64,9 @@ class ServingMiddleware:
                         for r in self.lean_routes if "{" not in r.path}
         self._templated = [r for r in self.lean_routes if "{" in r.path]
         self.metrics = metrics
-        self.api_key = api_key.encode() if api_key else None
+        self.keys = api_keys or (ApiKeys([api_key.encode()]) if api_key else None)  # see shipml.serving.auth
+        self.public_ops = public_ops
+        self.limiter = rate_limiter  # see shipml.serving.ratelimit
         self.max_bytes = max_request_bytes
         self.access_log = access_log
         self.slow_seconds = slow_request_ms / 1000.0
@@ -181,13 +185,19 @@ class ServingMiddleware:
                            "route": label, "status": ex.status, "ms": round(seconds * 1000, 3)})
 
     def _refuse(self, scope: dict, key: bytes | None, length: bytes | None) -> tuple[int, str, dict] | None:
-        if self.api_key is not None and scope["method"] != "OPTIONS" and not scope["path"].startswith(
-                PUBLIC_PREFIXES):
+        caller = None
+        if self.keys is not None and scope["method"] != "OPTIONS" and needs_key(scope["path"], self.public_ops):
             if key is None:
                 return 401, "missing API key: send it in the X-API-Key header", {
                     "www-authenticate": 'Bearer realm="shipml"'}
-            if not hmac.compare_digest(key, self.api_key):
+            caller = self.keys.match(key)
+            if caller is None:
                 return 401, "wrong API key", {"www-authenticate": 'Bearer realm="shipml"'}
+        if self.limiter is not None and not scope["path"].startswith(PROBE_PREFIXES):
+            wait = self.limiter.allow(caller or (scope.get("client") or ("?",))[0])
+            if wait:
+                return 429, "too many requests: slow down (SHIPML_RATE_LIMIT per key)", {
+                    "retry-after": RateLimiter.retry_after(wait)}
         if length is not None:
             try:
                 n = int(length)

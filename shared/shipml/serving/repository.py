@@ -111,8 +111,9 @@ class ModelRepository:
     """Loads and serves the bundles of a repository folder; thread-safe reloads, lock-free reads."""
 
     def __init__(self, root: str | Path, default_model: str | None = None, max_batch_rows: int = 1000,
-                 executor: Executor | None = None) -> None:
+                 executor: Executor | None = None, trusted_keys: Path | None = None) -> None:
         self.root = Path(root)
+        self.trusted_keys = trusted_keys  # None: SHIPML_TRUSTED_KEYS decides (see shipml.signing)
         self.default_model = default_model
         self.max_batch_rows = max_batch_rows
         self.executor = executor  # where scikit-learn models score (None: in the caller's thread)
@@ -262,7 +263,7 @@ class ModelRepository:
         return bool(added or removed)
 
     def _load(self, folder: Path, name: str, version: int) -> ServedModel:
-        predictor = load_predictor(folder)
+        predictor = load_predictor(folder, trusted_keys=self.trusted_keys)
         meta = predictor.metadata
         if meta.name != name or meta.version != version:
             log.warning("bundle metadata differs from its folder; the folder wins",

@@ -27,6 +27,7 @@ def run_server(models: str | Path, host: str = "127.0.0.1", port: int = 8000, wo
     # Before any model library is imported: one thread per worker for OpenMP and BLAS.
     for var in THREAD_VARIABLES:
         os.environ.setdefault(var, str(settings.model_threads))
+    tls = tls_options(settings)  # fails before anything is made when the pair is incomplete
     metrics_dir = None
     if workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         # each worker is a process: metrics are added up through files under /tmp, removed at the end
@@ -42,10 +43,24 @@ def run_server(models: str | Path, host: str = "127.0.0.1", port: int = 8000, wo
         uvicorn.run("shipml.serving.app:create_app", factory=True, host=host, port=port, workers=workers,
                     loop=loop, http=http, log_config=uvicorn_log_config(settings.log_level), access_log=False,
                     server_header=False, proxy_headers=False, timeout_graceful_shutdown=5,
-                    timeout_keep_alive=settings.keepalive_seconds)
+                    timeout_keep_alive=settings.keepalive_seconds, **tls)
     finally:
         if metrics_dir is not None:
             shutil.rmtree(metrics_dir, ignore_errors=True)
+
+
+def tls_options(settings) -> dict[str, str]:
+    """uvicorn's ``ssl_certfile``/``ssl_keyfile`` from ``SHIPML_TLS_CERT``/``SHIPML_TLS_KEY`` (both or neither)."""
+    cert, key = settings.tls_cert, settings.tls_key
+    if cert is None and key is None:
+        return {}
+    if cert is None or key is None:
+        raise ShipmlError("HTTPS needs both SHIPML_TLS_CERT and SHIPML_TLS_KEY (make a local pair with "
+                          "'shipml tls cert')")
+    for p in (cert, key):
+        if not Path(p).is_file():
+            raise ShipmlError(f"{p}: no such file (SHIPML_TLS_CERT / SHIPML_TLS_KEY)")
+    return {"ssl_certfile": str(cert), "ssl_keyfile": str(key)}
 
 
 def _importable(name: str) -> bool:
