@@ -70,7 +70,7 @@ def test_waiting_fails_fast_with_the_log_when_the_program_dies(client, base_imag
 def test_waiting_gives_up_after_the_timeout(base_image, session_labels):
     with run_container(base_image, SLEEPER, ports=[8000], labels=session_labels) as running:
         started = time.perf_counter()
-        with pytest.raises(ShipmlError, match="not ready within 1s"):
+        with pytest.raises(ShipmlError, match="not ready after 1 s"):
             running.wait_until_ready("/", timeout=1)
         assert 1 <= time.perf_counter() - started < 6
 
