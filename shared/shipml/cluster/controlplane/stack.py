@@ -199,7 +199,7 @@ def http_ok(url: str, **kwargs) -> bool:
 
 def fake_nodes(count: int) -> list[dict]:
     """Node objects kwok will manage (it reports them Ready and runs their pods' fake lifecycle)."""
-    resources = {"cpu": "4", "memory": "8Gi", "pods": "110"}
+    resources = {"cpu": "4", "memory": "8Gi", "ephemeral-storage": "20Gi", "pods": "110"}  # the pods request disk too
     return [{
         "apiVersion": "v1", "kind": "Node",
         "metadata": {
