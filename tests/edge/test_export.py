@@ -33,7 +33,8 @@ def test_edge_bundle_records_what_a_device_needs(kind, request):
     edge = request.getfixturevalue(f"{kind}_edge")
     m = verify_bundle(edge)
     assert (m.backend, m.model_file, m.model_kind) == ("onnx", "model.onnx", kind)
-    assert sorted(p.name for p in edge.iterdir()) == ["SHA256SUMS", "metadata.json", "model.onnx"]
+    # reference.json: the source bundle's drift reference, carried along for monitoring on the device
+    assert sorted(p.name for p in edge.iterdir()) == ["SHA256SUMS", "metadata.json", "model.onnx", "reference.json"]
     assert m.libraries["onnxruntime"] == ort.__version__ and "onnx" in m.libraries
     assert m.extra["onnx"]["opset"]["ai.onnx"] >= 9
     assert m.extra["onnx"]["inputs"]["merchant_category"] == "string"
