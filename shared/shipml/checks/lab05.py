@@ -169,8 +169,10 @@ def evaluate_edge_bundle(got: dict, ctx: Context) -> tuple[bool, str]:
         return False, f"parity was checked on {parity.get('rows', 0)} rows; use at least 1,000 held-out rows"
     if not (parity.get("max_abs_diff", 1) <= 1e-5 and parity.get("label_flips", 1) == 0):
         return False, "the recorded parity is beyond 1e-5 or has label flips"
-    if got["files"] != ["SHA256SUMS", "metadata.json", "model.onnx"]:
-        return False, f"the folder holds {got['files']}; an edge bundle is model.onnx, metadata.json, SHA256SUMS"
+    # reference.json (the drift reference for monitoring) is carried along when the source bundle has one
+    if [f for f in got["files"] if f != "reference.json"] != ["SHA256SUMS", "metadata.json", "model.onnx"]:
+        return False, (f"the folder holds {got['files']}; an edge bundle is model.onnx, metadata.json, SHA256SUMS "
+                       "(and the source's reference.json)")
     return True, (f"a verified edge bundle: parity {parity['max_abs_diff']:.1e} on {parity['rows']:,} rows, "
                   f"opset {got['opset']}")
 
