@@ -104,6 +104,7 @@ def _diff(got: list[dict], expected: list[dict]) -> str:
 
 @pytest.mark.slow
 @pytest.mark.notebooks
+@pytest.mark.timeout(2400)  # a whole corpus (48 lab00 notebooks, one stuck for its 420 s wall clock) at --jobs 2
 @pytest.mark.parametrize("lab", LABS)
 def test_corpus_gradebook_is_exactly_as_expected(lab, tmp_path, monkeypatch):
     got, seconds = grade_corpus(lab, tmp_path, monkeypatch)
