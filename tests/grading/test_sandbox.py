@@ -40,7 +40,7 @@ def _job(tmp_path, *sources, cell_timeout=60, limits=Limits()):
     nb.cells = [nbformat.v4.new_code_cell(s) for s in sources]
     nbformat.write(nb, tmp_path / "in.ipynb")
     return {"input": str(tmp_path / "in.ipynb"), "output": str(tmp_path / "out.ipynb"),
-            "answers": str(tmp_path / "answers.jsonl"), "cwd": str(tmp_path / "scratch"), "kernel": "shipml",
+            "answers": str(tmp_path / "answers.jsonl"), "cwd": str(tmp_path / "job" / "scratch"), "kernel": "shipml",
             "cell_timeout": cell_timeout, "output_cap": 10_000, "limits": limits.to_dict(), "parameters": {}}
 
 
@@ -63,9 +63,6 @@ def _left(uid: int) -> list[int]:
 
 @pytest.mark.slow
 def test_kernel_runs_sklearn_under_the_default_limits(tmp_path, box):
-    if box.kind == "none":  # KNOWN FAILURE, open: the unboxed worker emits no cell event since the merge of the
-        # course kernelspec (PATH/TMPDIR/--ext); the boxed kinds pass. Tracked in the stop's closing note (issue 12).
-        pytest.xfail("unboxed worker emits no cell events after the kernelspec merge (open, see issue 12 note)")
     code = textwrap.dedent("""
         import resource, threading
         from shipml.data import make_transactions
