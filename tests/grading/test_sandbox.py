@@ -174,7 +174,7 @@ def test_wall_clock_kills_kernel_and_escaped_children(tmp_path, box):
     assert run.wall_timeout and time.monotonic() - started < 100
     time.sleep(1)
     new = [p for p in psutil.process_iter(["cmdline", "status"]) if p.pid not in before
-           and p.info["cmdline"][:2] == ["sleep", "600"] and p.info["status"] != psutil.STATUS_ZOMBIE]
+           and (p.info["cmdline"] or [])[:2] == ["sleep", "600"] and p.info["status"] != psutil.STATUS_ZOMBIE]
     assert not new and not _left(box.uid)
 
 
