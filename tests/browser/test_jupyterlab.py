@@ -93,7 +93,9 @@ def lab(tmp_path_factory):
     port, token = _free_port(), secrets.token_hex(16)
     flags = f"--no-browser --port={port} --IdentityProvider.token={token} --ServerApp.ip=127.0.0.1"
     log = (tmp_path_factory.getbasetemp() / "make-lab.log").open("w+")
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("JUPYTER_", "VIRTUAL_ENV"))}
+    # not the test run's JUPYTER_*, nor SHIPML_ANSWERS_DIR: the unsolved labs run here must not overwrite the
+    # answers the solutions exported under nbval (tests/test_labs.py grades those)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("JUPYTER_", "VIRTUAL_ENV", "SHIPML_ANSWERS"))}
     server = subprocess.Popen(["make", "--no-print-directory", "lab", f"LAB_FLAGS={flags}"], cwd=clone, env=env,
                               stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     url = f"http://127.0.0.1:{port}"
