@@ -140,7 +140,7 @@ def evaluate_gate(a: dict, ctx: Context) -> tuple[bool, str]:
 # ---- 2. canary bounds --------------------------------------------------------------------------------
 FLAWS = ("errors", "latency", "scores")  # what is wrong with the bad candidate, depending on the seed
 STABLE_REQUESTS = 3000
-CANDIDATE_REQUESTS = 400
+CANDIDATE_REQUESTS = 1000
 
 
 def bad_flaw(seed: int) -> str:
@@ -151,7 +151,7 @@ def _version(rng: np.random.Generator, version: int, requests: int, error_ratio:
              score_scale: float) -> Any:
     from shipml.release.analysis import VersionStats
 
-    errors = int(rng.binomial(requests, error_ratio))
+    errors = round(requests * error_ratio)  # the counts are the version's; latencies and scores vary by hour
     ok = requests - errors
     latencies = 11.0 * latency_scale * rng.lognormal(0.0, 0.35, ok)
     scores = np.clip(rng.beta(0.6, 11.0, ok) * score_scale, 0.0, 1.0)
@@ -167,8 +167,8 @@ def canary_traffic(seed: int, hour: int = 0) -> dict[str, Any]:
     stable = _version(rng, 1, STABLE_REQUESTS, 0.004, 1.0, 1.0)
     # the good candidate is a bigger model: a little slower, the same errors and scores
     good = _version(rng, 2, CANDIDATE_REQUESTS, 0.004, 1.3, 1.0)
-    bad = _version(rng, 3, CANDIDATE_REQUESTS, 0.017 if flaw == "errors" else 0.004,
-                   1.9 if flaw == "latency" else 1.1, 1.7 if flaw == "scores" else 1.0)
+    bad = _version(rng, 3, CANDIDATE_REQUESTS, 0.015 if flaw == "errors" else 0.004,
+                   1.85 if flaw == "latency" else 1.1, 1.55 if flaw == "scores" else 1.0)
     return {"stable": stable, "good": good, "bad": bad}
 
 
