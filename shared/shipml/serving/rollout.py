@@ -78,7 +78,8 @@ class RolloutRequest(BaseModel):
         {"candidate": 2, "policy": "canary", "share": 0.1, "bounds": {"min_requests": 100}}]})
 
     candidate: int = Field(ge=0, description="the new version (already loaded from the repository)")
-    stable: int | None = Field(None, ge=0, description="the version to compare with (default: the one serving now)")
+    stable: int | None = Field(None, ge=0, description="the version to compare with (default: the one serving now, "
+                                 "or the highest below the candidate when the candidate serves already)")
     policy: Literal["canary", "shadow"] = Field("canary", description="canary: a share answers; shadow: scores aside")
     share: float = Field(0.1, gt=0.0, le=0.5, description="canary: share of requests the candidate answers")
     bounds: CanaryBounds | None = Field(None, description="analysis bounds (default: from the server's settings)")
@@ -468,7 +469,11 @@ class RolloutExtension:
         if r is not None and r.running:
             raise ApiError(409, f"a rollout of '{name}' is running (stable {r.stable}, candidate {r.candidate}): "
                                 "promote it or DELETE it first")
-        stable = body.stable if body.stable is not None else self.current(repo, name)
+        stable = body.stable
+        if stable is None:  # the version serving now; if that is the candidate already, the one before it
+            stable = self.current(repo, name)
+            if stable == body.candidate and any(v < body.candidate for v in versions):
+                stable = max(v for v in versions if v < body.candidate)
         for what, v in (("candidate", body.candidate), ("stable", stable)):
             if v not in versions:
                 raise ApiError(404, f"{what} version {v} of '{name}' is not served; served versions: "
