@@ -128,7 +128,7 @@ class RolloutStatus(BaseModel):
     shadow_dropped: int = Field(0, description="shadow comparisons skipped because the candidate lagged behind")
     shadow_label_disagreements: int = 0
     shadow_mean_abs_diff: float | None = None
-    recent_shadow: list[ShadowPair] = Field(default_factory=list)
+    recent_shadow: list[ShadowPair] = Field(default_factory=list, description="the last 200 shadow comparisons")
     started_at: float | None = None
     ended_at: float | None = None
     history: list[RolloutEvent] = Field(default_factory=list)
@@ -154,7 +154,7 @@ class Rollout:
         self.shadow_inflight = 0
         self.shadow_compared = self.shadow_dropped = self.shadow_disagreements = 0
         self.shadow_abs_diff = 0.0
-        self.recent: deque[ShadowPair] = deque(maxlen=20)
+        self.recent: deque[ShadowPair] = deque(maxlen=200)
         self.started_at, self.ended_at = time.time(), None
         self.on_end: Callable[[Rollout], None] | None = None
 
