@@ -42,14 +42,14 @@ class PipelineConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", protected_namespaces=())
 
     workdir: Path = Field(Path("artifacts/pipeline"), description="runs, bundles and the build context")
-    state_file: Path | None = Field(None, description="the deployed version's record (default: <workdir>/deployed.json)")
+    state_file: Path | None = Field(None, description="the deployed version (default: <workdir>/deployed.json)")
     model: str = Field("fraud-lr", pattern=r"^[a-z0-9][a-z0-9-]{0,62}$", description="model name in the repository")
     kind: Literal["lr", "hgb", "mlp"] = "lr"
     data: Path | None = Field(None, description="training data file (CSV/Parquet); none: generated")
     rows: int = Field(20_000, ge=500, le=50_000_000, description="generated training rows")
     seed: int = Field(0, ge=0)
-    label_shuffle: float = Field(0.0, ge=0, le=1, description="share of training labels shuffled (a deliberately bad model)")
-    decision_threshold: float | None = Field(None, gt=0, lt=1, description="fraud probability from which the label is 1")
+    label_shuffle: float = Field(0.0, ge=0, le=1, description="share of labels shuffled (a bad model)")
+    decision_threshold: float | None = Field(None, gt=0, lt=1, description="p(fraud) from which label is 1")
     holdout_rows: int = Field(20_000, ge=500, description="fresh held-out rows the gates score (seeded apart)")
     holdout_seed: int = Field(10_007, ge=0)
     gates: Gates = Field(default_factory=Gates)
@@ -64,10 +64,14 @@ class PipelineConfig(BaseModel):
     context: str | None = None
     namespace: str = Field("shipml", pattern=r"^[a-z0-9][a-z0-9-]{0,62}$")
     overlay: str = Field("canary", description="the overlay deploy applies (stable + canary Deployments)")
+    node_port: int | None = Field(30080, ge=30000, le=32767, description="the Service's NodePort (kind maps "
+                                  "30080 to localhost); none: the API server picks a free one")
     canary_replicas: int = Field(1, ge=1, le=10, description="canary pods beside the stable's: the split")
     rollout_timeout: int = Field(120, ge=10, le=1800)
     smoke_requests: int = Field(20, ge=1, le=10_000, description="requests the smoke test sends")
-    canary_requests: int = Field(200, ge=20, le=100_000, description="requests the canary analysis sends")
+    canary_requests: int = Field(600, ge=20, le=100_000, description="most requests the canary analysis sends")
+    canary_bounds: dict[str, Any] = Field(default_factory=lambda: {"min_requests": 100},
+                                          description="shipml.release.analysis.CanaryBounds fields")
 
     @model_validator(mode="after")
     def _cluster_needs_kubeconfig(self) -> PipelineConfig:
@@ -102,7 +106,11 @@ class PipelineConfig(BaseModel):
             if not isinstance(loaded, dict):
                 raise ShipmlError(f"{path}: a pipeline config is a mapping of settings")
             data.update(loaded)
-        data.update({k: v for k, v in overrides.items() if v is not None})
+        for key, value in overrides.items():
+            if isinstance(value, dict) and isinstance(data.get(key), dict):
+                data[key] = {**data[key], **value}
+            elif value is not None:
+                data[key] = value
         try:
             return cls.model_validate(data)
         except ValidationError as exc:
