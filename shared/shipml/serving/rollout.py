@@ -78,7 +78,8 @@ class RolloutRequest(BaseModel):
         {"candidate": 2, "policy": "canary", "share": 0.1, "bounds": {"min_requests": 100}}]})
 
     candidate: int = Field(ge=0, description="the new version (already loaded from the repository)")
-    stable: int | None = Field(None, ge=0, description="the version to compare with (default: the one serving now)")
+    stable: int | None = Field(None, ge=0, description="the version to compare with (default: the one serving now, "
+                                 "or the highest below the candidate when the candidate serves already)")
     policy: Literal["canary", "shadow"] = Field("canary", description="canary: a share answers; shadow: scores aside")
     share: float = Field(0.1, gt=0.0, le=0.5, description="canary: share of requests the candidate answers")
     bounds: CanaryBounds | None = Field(None, description="analysis bounds (default: from the server's settings)")
@@ -127,7 +128,7 @@ class RolloutStatus(BaseModel):
     shadow_dropped: int = Field(0, description="shadow comparisons skipped because the candidate lagged behind")
     shadow_label_disagreements: int = 0
     shadow_mean_abs_diff: float | None = None
-    recent_shadow: list[ShadowPair] = Field(default_factory=list)
+    recent_shadow: list[ShadowPair] = Field(default_factory=list, description="the last 200 shadow comparisons")
     started_at: float | None = None
     ended_at: float | None = None
     history: list[RolloutEvent] = Field(default_factory=list)
@@ -153,7 +154,7 @@ class Rollout:
         self.shadow_inflight = 0
         self.shadow_compared = self.shadow_dropped = self.shadow_disagreements = 0
         self.shadow_abs_diff = 0.0
-        self.recent: deque[ShadowPair] = deque(maxlen=20)
+        self.recent: deque[ShadowPair] = deque(maxlen=200)
         self.started_at, self.ended_at = time.time(), None
         self.on_end: Callable[[Rollout], None] | None = None
 
@@ -468,7 +469,11 @@ class RolloutExtension:
         if r is not None and r.running:
             raise ApiError(409, f"a rollout of '{name}' is running (stable {r.stable}, candidate {r.candidate}): "
                                 "promote it or DELETE it first")
-        stable = body.stable if body.stable is not None else self.current(repo, name)
+        stable = body.stable
+        if stable is None:  # the version serving now; if that is the candidate already, the one before it
+            stable = self.current(repo, name)
+            if stable == body.candidate and any(v < body.candidate for v in versions):
+                stable = max(v for v in versions if v < body.candidate)
         for what, v in (("candidate", body.candidate), ("stable", stable)):
             if v not in versions:
                 raise ApiError(404, f"{what} version {v} of '{name}' is not served; served versions: "
