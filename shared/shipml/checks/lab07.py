@@ -233,102 +233,109 @@ def _hex(rng: random.Random, n: int) -> str:
     return "".join(rng.choice("0123456789abcdef") for _ in range(n))
 
 
-def _stage(name: str, started: float, seconds: float, status: str = "passed", **fields: Any) -> Any:
-    from datetime import UTC, datetime
-
-    from shipml.pipeline.record import StageResult
-
-    at = datetime.fromtimestamp(started, UTC).isoformat(timespec="milliseconds")
-    return StageResult(name=name, status=status, started_at=at, seconds=round(seconds, 3), **fields)
+def _metrics(rng: random.Random, auc: float, slice_auc: float) -> dict[str, float]:
+    return {"roc_auc": round(auc, 4), "brier": round(rng.uniform(0.012, 0.016), 4),
+            "ece": round(rng.uniform(0.004, 0.012), 4), "slice_roc_auc": round(slice_auc, 4), "rows": 20000.0,
+            "slice_rows": float(rng.randint(5200, 5600)), "slice_frauds": float(rng.randint(150, 190))}
 
 
 def run_record(seed: int) -> Any:
-    """Question 3's record: one night's run of the pipeline (a ``shipml.pipeline.record.RunRecord``).
+    """Question 3's record: one night's run of the pipeline, a ``shipml.pipeline.record.RunRecord``.
 
-    Its numbers are real computations: the gates by the pipeline's own ``check_gates`` on the metrics
-    shown, the canary's verdict by the release analysis on the traffic shown."""
-    from datetime import UTC, datetime
+    Its verdicts are the kit's own computations on the numbers shown: the gates by the pipeline's
+    ``check_gates``, ONNX parity by ``measure_parity``, the canary by the release analysis."""
+    from datetime import UTC, datetime, timedelta
 
-    from shipml.pipeline.record import Candidate, RunRecord
+    from shipml.edge.parity import measure_parity
+    from shipml.pipeline.config import Gates
+    from shipml.pipeline.gates import check_gates
+    from shipml.pipeline.record import Candidate, RunRecord, StageResult
+    from shipml.release.analysis import CanaryBounds, VersionStats, analyse
 
     rng = random.Random(seed * 104729 + 77)
     story = record_story(seed)
-    commit = _hex(rng, 40)
-    before = rng.randint(3, 7)
-    start = datetime(2026, 11, 30, 2, 0, tzinfo=UTC).timestamp() + rng.randint(0, 600)
-    deployed_metrics = {"roc_auc": round(rng.uniform(0.86, 0.88), 4), "brier": round(rng.uniform(0.012, 0.016), 4),
-                        "ece": round(rng.uniform(0.004, 0.01), 4), "slice_roc_auc": round(rng.uniform(0.82, 0.85), 4),
-                        "slice_rows": rng.randint(1100, 1300), "rows": 20000}
-    deployed = {"model": "fraud-lr", "version": before, "bundle_sha256": _hex(rng, 64), "onnx_sha256": _hex(rng, 64),
-                "image": f"shipml-serving:{_hex(rng, 12)}", "image_id": "sha256:" + _hex(rng, 64),
-                "metrics": deployed_metrics, "run_id": f"run-{_hex(rng, 8)}", "promoted_at": "2026-11-23T02:14:09.311+00:00"}
-    metrics = {**deployed_metrics, "roc_auc": round(deployed_metrics["roc_auc"] + rng.uniform(0.003, 0.01), 4),
-               "ece": round(deployed_metrics["ece"] + rng.uniform(-0.002, 0.003), 4)}
-    if story == "slice_gate":
-        metrics["slice_roc_auc"] = round(deployed_metrics["slice_roc_auc"] - rng.uniform(0.05, 0.08), 4)
-    candidate = Candidate(name="fraud-lr", version=before + 1, bundle=f"artifacts/pipeline/bundles/fraud-lr/{before + 1}",
-                          bundle_sha256=_hex(rng, 64), metrics=metrics)
-    run_id = datetime.fromtimestamp(start, UTC).strftime("%Y%m%dT%H%M%SZ") + "-" + commit[:7]
-    record = RunRecord(run_id=run_id, commit=commit, started_at=_stage("x", start, 0).started_at,
-                       candidate=candidate, deployed_before=deployed, config={"model": "fraud-lr", "kind": "lr"})
-    t = start
-    stages = [("train", rng.uniform(6, 9), {"artifacts": {"bundle": candidate.bundle,
-                                                          "bundle_sha256": candidate.bundle_sha256}})]
-    for name, seconds, fields in stages:
-        record.add(_stage(name, t, seconds, **fields))
-        t += seconds
-    gates = _gates(metrics, deployed_metrics)
-    failed = [g for g in gates if not g["passed"]]
-    record.add(_stage("evaluate", t, rng.uniform(1.5, 2.5), "failed" if failed else "passed",
-                      detail={"metrics": metrics, "deployed": deployed_metrics, "gates": gates},
-                      reason="; ".join(g["message"] for g in failed) or None))
-    t += 2.5
-    if failed:
-        record.finish("stopped", "evaluate", f"evaluate: {failed[0]['message']}")
-        return record
-    onnx = _hex(rng, 64)
-    if story == "parity":
-        diff = round(rng.uniform(2e-3, 9e-3), 6)
-        check = {"name": "parity", "passed": False, "value": diff, "bound": 1e-5,
-                 "message": f"ONNX parity: max |p_onnx - p_sklearn| {diff:.1e} on 2000 rows > tolerance 1e-05"}
-        record.add(_stage("export", t, rng.uniform(2, 4), "failed", detail={"checks": [check], "label_flips": 3},
-                          reason=check["message"]))
-        record.finish("stopped", "export", f"export: {check['message']}")
-        return record
-    record.add(_stage("export", t, rng.uniform(2, 4), detail={"checks": [{"name": "parity", "passed": True,
-                      "value": 3.1e-7, "bound": 1e-5, "message": "ONNX parity 3.1e-07 <= 1e-05"}]},
-                      artifacts={"onnx_sha256": onnx}))
-    t += 4
-    image = f"shipml-serving:{commit[:12]}"
-    record.candidate.onnx_sha256, record.candidate.image = onnx, image
-    record.candidate.image_id = "sha256:" + _hex(rng, 64)
-    for name, seconds in (("build", rng.uniform(20, 40)), ("validate", rng.uniform(1, 2)),
-                          ("deploy", rng.uniform(15, 30)), ("smoke", rng.uniform(1, 3))):
-        record.add(_stage(name, t, seconds, artifacts={"image": image} if name == "build" else {}))
-        t += seconds
-    traffic = canary_traffic(seed, hour=7)
-    from shipml.release.analysis import CanaryBounds, VersionStats, analyse
+    commit, before = _hex(rng, 40), rng.randint(3, 7)
+    clock = datetime(2026, 11, 30, 2, 0, tzinfo=UTC) + timedelta(seconds=rng.randint(0, 900))
 
+    def at() -> str:
+        return clock.isoformat(timespec="milliseconds")
+
+    deployed_metrics = _metrics(rng, rng.uniform(0.86, 0.88), rng.uniform(0.82, 0.85))
+    image_before = f"shipml-serving:{_hex(rng, 12)}-v{before}-{_hex(rng, 8)}"
+    deployed = {"model": "fraud-lr", "version": before, "bundle": f"artifacts/pipeline/runs/r{before}/bundle",
+                "bundle_sha256": _hex(rng, 64), "onnx_sha256": _hex(rng, 64), "image": image_before,
+                "image_id": "sha256:" + _hex(rng, 64), "metrics": deployed_metrics, "run_id": f"r{before}",
+                "promoted_at": "2026-11-23T02:14:09.311+00:00"}
+    slice_auc = deployed_metrics["slice_roc_auc"] + (-rng.uniform(0.05, 0.08) if story == "slice_gate"
+                                                     else rng.uniform(-0.01, 0.01))
+    metrics = _metrics(rng, deployed_metrics["roc_auc"] + rng.uniform(0.003, 0.01), slice_auc)
+    run_id = clock.strftime("%Y%m%dT%H%M%S.%fZ") + f"-{commit[:8]}"
+    version = before + 1
+    record = RunRecord(run_id=run_id, commit=commit, started_at=at(), deployed_before=deployed,
+                       candidate=Candidate(name="fraud-lr", version=version), config={"model": "fraud-lr", "kind": "lr"})
+
+    def stage(name: str, seconds: float, status: str = "passed", **fields: Any) -> StageResult:
+        nonlocal clock
+        result = StageResult(name=name, status=status, started_at=at(), seconds=round(seconds, 3), **fields)
+        clock += timedelta(seconds=seconds)
+        record.add(result)
+        return result
+
+    bundle = f"artifacts/pipeline/runs/{run_id}/bundle/fraud-lr/{version}"
+    record.candidate.bundle, record.candidate.bundle_sha256 = bundle, _hex(rng, 64)
+    stage("train", rng.uniform(6, 9), artifacts={"bundle": bundle, "bundle_sha256": record.candidate.bundle_sha256},
+          detail={"rows": 20000, "kind": "lr"})
+    record.candidate.metrics = metrics
+    gates = check_gates(metrics, deployed_metrics, Gates())
+    checks = [g.to_dict() for g in gates]
+    bad = [g for g in gates if not g.passed]
+    if bad:
+        reason = "gate " + "; gate ".join(g.message for g in bad)
+        stage("evaluate", rng.uniform(0.2, 0.4), "failed", detail={"checks": checks}, reason=reason)
+        record.finish("stopped", "evaluate", reason)
+        return record
+    stage("evaluate", rng.uniform(0.2, 0.4), detail={"checks": checks, "candidate": metrics,
+                                                      "deployed": deployed_metrics})
+    np_rng = np.random.default_rng(seed)
+    proba = np_rng.beta(0.6, 11.0, 2000)
+    if story == "parity":  # an exporter that rounds to float16
+        got = proba.astype(np.float16).astype(np.float64)
+        parity = measure_parity(np.c_[1 - proba, proba], np.c_[1 - got, got], 1e-5)
+        reason = f"parity: parity check failed, edge bundle not written: {parity.summary()}"
+        stage("export", rng.uniform(1, 3), "failed", detail={"checks": []}, reason=reason)
+        record.finish("stopped", "export", reason)
+        return record
+    parity = measure_parity(np.c_[1 - proba, proba], np.c_[1 - proba, proba] + 1e-8, 1e-5)
+    onnx = _hex(rng, 64)
+    record.candidate.onnx_sha256 = onnx
+    stage("export", rng.uniform(1, 3), artifacts={"onnx_sha256": onnx}, detail={"checks": [
+        {"name": "parity", "passed": True, "value": parity.max_abs_diff, "bound": 1e-5, "message": parity.summary()}]})
+    image = f"shipml-serving:{commit[:12]}-v{version}-{record.candidate.bundle_sha256[:8]}"
+    record.candidate.image, record.candidate.image_id = image, "sha256:" + _hex(rng, 64)
+    stage("build", rng.uniform(5, 9), artifacts={"image": image, "image_id": record.candidate.image_id},
+          detail={"steps": 14, "cached_steps": 12})
+    stage("validate", rng.uniform(8, 12), detail={"checks": [
+        {"name": "schema+policy", "passed": True, "value": 0.0, "bound": 0.0, "message": "strict schema and policy: ok"},
+        {"name": "kube-score", "passed": True, "value": 0.0, "bound": 0.0, "message": "kube-score: no finding"}]})
+    stage("deploy", rng.uniform(15, 25), detail={"first_release": False, "tracks": {"stable": image_before,
+                                                                                     "canary": image},
+                                                  "canary_share": 0.25, "cluster": "fake"})
+    stage("smoke", rng.uniform(6, 9), detail={"checks": [{"name": "smoke", "passed": True, "value": 2.1e-7,
+                                                          "bound": 1e-5, "message": "20 requests answered, "
+                                                          "probabilities match the bundle"}]})
+    traffic = canary_traffic(seed, hour=7)
     stable = traffic["stable"]
     stable.version = before
-    # the candidate fails on a share of payments: 9 errors in its first 60 requests
-    failing = VersionStats.from_samples(before + 1, 60, 9, traffic["good"].latencies_ms[:51], traffic["good"].scores[:51])
+    # the candidate raises on a share of the payments: 9 of its first 60 requests failed
+    failing = VersionStats.from_samples(version, 60, 9, traffic["good"].latencies_ms[:51], traffic["good"].scores[:51])
     verdict = analyse(stable, failing, CanaryBounds())
-    record.add(_stage("canary", t, rng.uniform(20, 30), "failed", detail={"verdict": verdict.model_dump()},
-                      reason="; ".join(verdict.reasons)))
-    t += 30
-    record.add(_stage("rollback", t, rng.uniform(3, 6), detail={"serving": deployed["image"], "canary_replicas": 0},
-                      reason=None))
-    record.finish("rolled_back", "canary", f"canary: {verdict.reasons[0]}")
+    checks = [{"name": c.name, "passed": c.ok is not False, "value": c.value, "bound": c.bound, "message": c.detail}
+              for c in verdict.checks]
+    reason = f"{verdict.decision}: {'; '.join(verdict.reasons)}"
+    stage("canary", rng.uniform(20, 30), "failed", detail={"checks": checks}, reason=reason)
+    stage("rollback", rng.uniform(3, 6), detail={"tracks": {"stable": image_before}, "deployed": deployed})
+    record.finish("rolled_back", "canary", reason)
     return record
-
-
-def _gates(candidate: dict, deployed: dict) -> list[dict]:
-    """The pipeline's gates on these metrics, as the evaluate stage records them."""
-    from shipml.pipeline.config import Gates
-    from shipml.pipeline.gates import check_gates
-
-    return [g.model_dump() for g in check_gates(candidate, deployed, Gates())]
 
 
 def collect_diagnosis(answer: Any, ctx: Context) -> dict:
