@@ -272,7 +272,8 @@ def run_record(seed: int) -> Any:
     run_id = clock.strftime("%Y%m%dT%H%M%S.%fZ") + f"-{commit[:8]}"
     version = before + 1
     record = RunRecord(run_id=run_id, commit=commit, started_at=at(), deployed_before=deployed,
-                       candidate=Candidate(name="fraud-lr", version=version), config={"model": "fraud-lr", "kind": "lr"})
+                       candidate=Candidate(name="fraud-lr", version=version),
+                       config={"model": "fraud-lr", "kind": "lr"})
 
     def stage(name: str, seconds: float, status: str = "passed", **fields: Any) -> StageResult:
         nonlocal clock
@@ -315,7 +316,8 @@ def run_record(seed: int) -> Any:
     stage("build", rng.uniform(5, 9), artifacts={"image": image, "image_id": record.candidate.image_id},
           detail={"steps": 14, "cached_steps": 12})
     stage("validate", rng.uniform(8, 12), detail={"checks": [
-        {"name": "schema+policy", "passed": True, "value": 0.0, "bound": 0.0, "message": "strict schema and policy: ok"},
+        {"name": "schema+policy", "passed": True, "value": 0.0, "bound": 0.0,
+         "message": "strict schema and policy: ok"},
         {"name": "kube-score", "passed": True, "value": 0.0, "bound": 0.0, "message": "kube-score: no finding"}]})
     stage("deploy", rng.uniform(15, 25), detail={"first_release": False, "tracks": {"stable": image_before,
                                                                                      "canary": image},
