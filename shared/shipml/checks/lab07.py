@@ -139,8 +139,8 @@ def evaluate_gate(a: dict, ctx: Context) -> tuple[bool, str]:
 
 # ---- 2. canary bounds --------------------------------------------------------------------------------
 FLAWS = ("errors", "latency", "scores")  # what is wrong with the bad candidate, depending on the seed
-STABLE_REQUESTS = 3000
-CANDIDATE_REQUESTS = 1000
+STABLE_REQUESTS = 5000
+CANDIDATE_REQUESTS = 3000
 
 
 def bad_flaw(seed: int) -> str:
@@ -155,7 +155,7 @@ def _version(rng: np.random.Generator, version: int, requests: int, error_ratio:
     ok = requests - errors
     latencies = 11.0 * latency_scale * rng.lognormal(0.0, 0.35, ok)
     scores = np.clip(rng.beta(0.6, 11.0, ok) * score_scale, 0.0, 1.0)
-    return VersionStats.from_samples(version, requests, errors, latencies, scores)
+    return VersionStats.from_samples(version, requests, errors, latencies, scores, max_samples=requests)
 
 
 def canary_traffic(seed: int, hour: int = 0) -> dict[str, Any]:
@@ -168,7 +168,7 @@ def canary_traffic(seed: int, hour: int = 0) -> dict[str, Any]:
     # the good candidate is a bigger model: a little slower, the same errors and scores
     good = _version(rng, 2, CANDIDATE_REQUESTS, 0.004, 1.3, 1.0)
     bad = _version(rng, 3, CANDIDATE_REQUESTS, 0.015 if flaw == "errors" else 0.004,
-                   1.85 if flaw == "latency" else 1.1, 1.55 if flaw == "scores" else 1.0)
+                   1.85 if flaw == "latency" else 1.1, 1.7 if flaw == "scores" else 1.0)
     return {"stable": stable, "good": good, "bad": bad}
 
 
@@ -215,7 +215,7 @@ def judge_bounds(bounds: dict, seed: int, hour: int = 0) -> tuple[bool, str]:
 def evaluate_bounds(a: dict, ctx: Context) -> tuple[bool, str]:
     ok, message = judge_bounds(a["bounds"], ctx.seed)
     if ok:
-        message += " (grading replays both candidates on another hour of traffic too)"
+        message += " (grading replays both candidates on other hours of traffic too)"
     return ok, message
 
 

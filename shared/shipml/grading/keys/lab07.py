@@ -56,18 +56,20 @@ def evaluate_gate(a: dict, ctx: Context) -> tuple[bool, str]:
     return True, f"all {len(cases)} verdicts follow the rules, each refusal names its rule"
 
 
-GRADING_HOUR = 3  # the hour of traffic the grader replays the canaries on (the notebook shows hour 0)
+GRADING_HOURS = (3, 4, 5)  # hours of traffic the grader replays the canaries on (the notebook shows hour 0)
 
 
 def evaluate_bounds(a: dict, ctx: Context) -> tuple[bool, str]:
     ok, message = public.judge_bounds(a["bounds"], ctx.seed)
     if not ok:
         return ok, message
-    ok, message = public.judge_bounds(a["bounds"], ctx.seed, GRADING_HOUR)
-    if not ok:
-        return False, ("your bounds decide right on the notebook's traffic but not on another hour of the same two "
-                       f"candidates, so they sit too close to one of them: {message}")
-    return True, "the good candidate is promoted and the bad one aborted, on the notebook's hour and on another one"
+    for hour in GRADING_HOURS:
+        ok, message = public.judge_bounds(a["bounds"], ctx.seed, hour)
+        if not ok:
+            return False, ("your bounds decide right on the notebook's traffic but not on another hour of the same two "
+                           f"candidates, so they sit too close to one of them: {message}")
+    return True, (f"the good candidate is promoted and the bad one aborted, on the notebook's hour and on "
+                  f"{len(GRADING_HOURS)} others")
 
 
 STOPS = {"slice_gate": ("evaluate", ("slice",)), "parity": ("export", ("parity",)),
