@@ -393,3 +393,20 @@ def test_lab07_bounds_at_the_last_decimal_fail_on_other_hours():
         assert instant.status == "pass", instant.message
         tried, refused = tried + 1, refused + (graded.status == "fail")
     assert tried == 8 and refused >= 5, (refused, tried)
+
+
+def test_lab07_every_record_story_is_judged_and_a_rollback_leaves_the_old_version():
+    """Each story (a slice gate, ONNX parity, a canary rolled back) is a real pipeline RunRecord; a reading of
+    it earns the points, naming the candidate as what serves does not."""
+    lab = importlib.import_module("shipml.checks.lab07")
+    for seed in (0, 3, 6):  # one seed per story
+        record = lab.run_record(seed)
+        stage = record.stage(record.stopped_at)
+        failed = [c["name"] for c in stage.detail.get("checks", []) if not c["passed"]]
+        reading = {"stopped_at": record.stopped_at, "failed_check": failed[0] if failed else stage.reason.split(":")[0],
+                   "serving_version": record.deployed_before["version"]}
+        assert _grader("lab07", "diagnosis", reading, seed)[1].status == "pass", (seed, reading)
+        for wrong in ({**reading, "serving_version": record.candidate.version}, {**reading, "stopped_at": "train"}):
+            instant, graded = _grader("lab07", "diagnosis", wrong, seed)
+            assert instant.status == "pass" and graded.status == "fail", (seed, wrong)
+    assert {lab.record_story(s) for s in (0, 3, 6)} == set(lab.STORIES)
