@@ -230,3 +230,26 @@ def test_without_an_api_key_the_admin_routes_are_disabled(lr_bundle, tmp_path):
         assert r.status_code == 403 and "API key" in r.json()["error"]
         assert httpx.get(f"{s.url}/admin/models/m/rollout").status_code == 403
         assert not any(p.startswith("/admin") for p in httpx.get(f"{s.url}/openapi.json").json()["paths"])
+
+
+def test_with_rollout_policy_a_new_version_arrives_as_a_canary_and_is_rolled_back(lr_bundle, tmp_path):
+    """What a pipeline does: copy the next version into the repository; the server canaries it by itself."""
+    root = tmp_path / "repo"
+    shutil.copytree(lr_bundle, root / "auto" / "1")
+    env = {"SHIPML_API_KEY": KEY, "SHIPML_ACCESS_LOG": "off", "SHIPML_POLL_SECONDS": "0.2",
+           "SHIPML_ROLLOUT_POLICY": "canary", "SHIPML_ROLLOUT_SHARE": "0.25", "SHIPML_ROLLOUT_MIN_REQUESTS": "150"}
+    with BackgroundServer(root, env=env) as s, httpx.Client(base_url=s.url, timeout=10, headers=AUTH) as c:
+        assert c.post("/predict", json=TRAFFIC[0]).json()["version"] == 1
+        constant_bundle(make_transactions(5000, seed=3), tmp_path / "next", name="auto", version=2)
+        shutil.copytree(tmp_path / "next", root / "auto" / "incoming")
+        (root / "auto" / "incoming").rename(root / "auto" / "2")  # appears whole
+        deadline = time.monotonic() + 15
+        while "2" not in {v["version"] for v in c.get("/v1/models/auto").json()["model_version_status"]}:
+            assert time.monotonic() < deadline, "version 2 was not loaded"
+            time.sleep(0.1)
+        seen = drive(c, "auto")
+        st = status(c, "auto")
+        assert st["state"] == "aborted" and st["stable"] == 1 and st["candidate"] == 2, st
+        assert st["share"] == 0.25 and st["bounds"]["min_requests"] == 150
+        assert seen["by_version"][2] == st["verdict"]["candidate"]["requests"] < 150
+        assert c.post("/predict", json=TRAFFIC[0]).json()["version"] == 1
