@@ -177,19 +177,23 @@ def wait_for(client, model: str, pred, seconds: float = 15.0) -> dict:
 
 def test_shadow_clients_get_stable_answers_while_both_scores_are_logged(client, server):
     start(client, "shadow-good", policy="shadow", bounds={"min_requests": 80, "latency_slack_ms": 25.0})
-    versions = set()
-    for i in range(80):
+    versions: list[int] = []
+    for i in range(400):  # 80 comparisons are needed; a few may be dropped if the shadow lags
         r = client.post("/predict", params={"model": "shadow-good"}, json=TRAFFIC[i])
         assert r.status_code == 200
-        versions.add(r.json()["version"])
-    assert versions == {1}
+        versions.append(r.json()["version"])
+        if i >= 79 and i % 10 == 9 and status(client, "shadow-good")["state"] != "running":
+            break
     st = wait_for(client, "shadow-good", lambda s: s["state"] != "running")
+    # stable answers everything until the promotion (decided in the shadow thread), the candidate after it
+    assert versions == sorted(versions) and versions.count(1) >= 80, versions
     assert st["state"] == "promoted", st
-    assert st["shadow_compared"] + st["shadow_dropped"] == 80 and st["shadow_compared"] >= 60
+    assert st["shadow_compared"] >= 80 and st["shadow_compared"] + st["shadow_dropped"] <= versions.count(1)
     pair = st["recent_shadow"][-1]
     assert 0 <= pair["stable_score"] <= 1 and pair["stable_score"] != pair["candidate_score"]
     logged = [json.loads(line) for line in server.logs().splitlines() if '"shadow comparison"' in line]
-    assert logged and {"stable_score", "candidate_score", "request_id"} <= set(logged[0])
+    assert len(logged) >= 80 and {"stable_score", "candidate_score", "request_id"} <= set(logged[0])
+    assert client.post("/predict", params={"model": "shadow-good"}, json=TRAFFIC[0]).json()["version"] == 2
 
 
 def test_shadow_of_a_failing_candidate_never_reaches_the_clients(client):
