@@ -4,15 +4,19 @@
   payment: it never fails, its latency is fine, only its *scores* are wrong (what the canary's score
   check must catch);
 * :func:`failing_bundle` — the kit's logistic regression behind a guard step that raises for payments
-  above ``amount_above``: a good model that crashes on some inputs (what the error check must catch).
+  above ``amount_above``: a good model that crashes on some inputs (what the error check must catch);
+* :func:`slow_bundle` — the same model, ``delay_ms`` slower on every call (what the latency check, and
+  shadow mode's bound on background work, must handle).
 
-The guard is :func:`refuse_large_amounts`, a function of this module wrapped in a ``FunctionTransformer``;
-the pickle names it by import path, so a server that can import ``shipml`` loads the bundle. Both pass
-the server's load-time proof (the schema's example payment is small), as a real bad release would.
+The guards are :func:`refuse_large_amounts` and :func:`pause`, functions of this module wrapped in a
+``FunctionTransformer``; the pickle names them by import path, so a server that can import ``shipml``
+loads the bundle. All pass the server's load-time proof (the schema's example payment is small), as a
+real bad release would.
 """
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +37,12 @@ def refuse_large_amounts(X: Any, limit: float) -> Any:
     amounts = np.asarray(X["amount"], dtype=np.float64)
     if amounts.size and float(amounts.max()) > limit:
         raise ValueError(f"this model version cannot score payments above {limit:g}")
+    return X
+
+
+def pause(X: Any, seconds: float) -> Any:
+    """Pass ``X`` through unchanged after ``seconds`` (the deliberate slowness)."""
+    time.sleep(seconds)
     return X
 
 
@@ -67,4 +77,12 @@ def failing_bundle(df: pd.DataFrame, out: str | Path, name: str = "fraud", versi
     """The kit's logistic regression that raises for any payment above ``amount_above``."""
     guard = FunctionTransformer(refuse_large_amounts, kw_args={"limit": float(amount_above)})
     result = _fit(df, build_pipeline("lr", seed=seed), "lr-failing", seed, guard=guard)
+    return save_bundle(result, out, name=name, version=version)
+
+
+def slow_bundle(df: pd.DataFrame, out: str | Path, name: str = "fraud", version: int = 2,
+                delay_ms: float = 50.0, seed: int = 0) -> Path:
+    """The kit's logistic regression, ``delay_ms`` slower on every call."""
+    guard = FunctionTransformer(pause, kw_args={"seconds": float(delay_ms) / 1000.0})
+    result = _fit(df, build_pipeline("lr", seed=seed), "lr-slow", seed, guard=guard)
     return save_bundle(result, out, name=name, version=version)

@@ -422,24 +422,25 @@ class RolloutExtension:
             request.scope["shipml.rollout"] = Arm(r, "stable", self.shadow if r.policy == "shadow" else None)
             return served
         pinned = self.pins.get(name)
-        if pinned is not None:
-            try:
-                return repo.get(name, pinned)
-            except ApiError:
-                del self.pins[name]
+        if pinned is not None and pinned not in repo.versions(name):
+            del self.pins[name]
+            pinned = None
         served = repo.get(name)
         if self.auto_policy != "off":
-            known = self.serving.get(name)
+            known = self.serving.get(name)  # the newest version released so far
+            current = pinned if pinned is not None else known
             if known is None:
                 self.serving[name] = served.version
-            elif served.version > known and known in repo.versions(name):
-                self.start(repo, name, RolloutRequest(candidate=served.version, stable=known,
-                                                      policy=self.auto_policy,  # type: ignore[arg-type]
-                                                      share=self.settings.rollout_share))
-                return self.choose(request, repo, name)
-            elif served.version != known:
+            elif served.version > known:
+                if current in repo.versions(name):
+                    self.start(repo, name, RolloutRequest(candidate=served.version, stable=current,
+                                                          policy=self.auto_policy,  # type: ignore[arg-type]
+                                                          share=self.settings.rollout_share))
+                    return self.choose(request, repo, name)
+                self.serving[name] = served.version  # nothing left to compare it with: it serves
+            elif served.version < known and pinned is None:  # the newest folder was removed
                 self.serving[name] = served.version
-        return served
+        return served if pinned is None else repo.get(name, pinned)
 
     def _is_canary(self, request: Request, r: Rollout) -> bool:
         key = None
