@@ -40,7 +40,7 @@ def docker_ready():
         client.close()
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def small():
     """small(workdir, **more): fast settings (training ~1 s; the canary sends a few hundred requests)."""
     return _small
