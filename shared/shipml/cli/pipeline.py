@@ -63,7 +63,7 @@ def _stage_command(name: str):
         try:
             result = run_stage(current, name)
         finally:
-            typer.echo(f"record: {current.record.path}", err=True)
+            typer.echo(f"record: {current.record.path}")
         why = f" ({result.reason})" if result.reason else ""
         typer.echo(f"{name}: {result.status} in {result.seconds:.2f} s{why}")
         for key, value in result.artifacts.items():

@@ -27,10 +27,11 @@ class StageFailed(ShipmlError):
     parity, smoke and canary: name, passed, value, bound, message)."""
 
     def __init__(self, message: str, checks: list[dict[str, Any]] | None = None,
-                 artifacts: dict[str, str] | None = None) -> None:
+                 artifacts: dict[str, str] | None = None, detail: dict[str, Any] | None = None) -> None:
         super().__init__(message)
         self.checks = checks or []
         self.artifacts = artifacts or {}
+        self.detail = detail or {}
 
 
 @dataclass
@@ -73,7 +74,7 @@ def timed(name: str) -> Callable[[Callable[[Run], dict[str, Any]]], Callable[[Ru
                 out = body(run)
             except StageFailed as exc:
                 exc.result = _result(name, started, started_at, status="failed", reason=str(exc),  # type: ignore[attr-defined]
-                                     artifacts=exc.artifacts, detail={"checks": exc.checks})
+                                     artifacts=exc.artifacts, detail={**exc.detail, "checks": exc.checks})
                 raise
             return _result(name, started, started_at, **out)
         stage.__name__ = stage.__qualname__ = name
@@ -159,7 +160,8 @@ def evaluate(run: Run) -> dict[str, Any]:
     checks = [g.to_dict() for g in verdicts]
     bad = failed(verdicts)
     if bad:
-        raise StageFailed("gate " + "; gate ".join(g.message for g in bad), checks)
+        raise StageFailed("gate " + "; gate ".join(g.message for g in bad), checks,
+                          detail={"candidate": metrics, "deployed": deployed_metrics, "compared": compared})
     return {"detail": {"checks": checks, "candidate": metrics, "deployed": deployed_metrics, "compared": compared}}
 
 
@@ -383,7 +385,7 @@ def canary(run: Run) -> dict[str, Any]:
     detail["checks"] = checks
     if verdict != "promote":
         reasons = "; ".join(detail["verdict"].get("reasons") or []) or f"decision {verdict}"
-        raise StageFailed(f"{verdict}: {reasons}", checks)
+        raise StageFailed(f"{verdict}: {reasons}", checks, detail=detail)
     return {"detail": detail}
 
 
