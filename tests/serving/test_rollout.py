@@ -206,7 +206,7 @@ def test_shadow_of_a_failing_candidate_never_reaches_the_clients(client):
         if i % 10 == 9 and status(client, "shadow-bad")["state"] != "running":
             break
     st = wait_for(client, "shadow-bad", lambda s: s["state"] != "running")
-    assert codes == {200} and versions == {1}
+    assert codes == {200} and versions == {1}, (st["state"], st["reason"], st["verdict"]["candidate"], st["history"])
     assert st["state"] == "aborted" and "error ratio" in st["reason"] and st["candidate_client_errors"] == 0
 
 
