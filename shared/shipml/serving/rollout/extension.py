@@ -49,7 +49,9 @@ class RolloutExtension:
         s = self.settings
         return CanaryBounds(min_requests=s.rollout_min_requests,
                             max_error_increase=s.rollout_max_error_increase,
-                            max_score_shift=s.rollout_max_score_shift)
+                            max_score_shift=s.rollout_max_score_shift,
+                            max_latency_ratio=s.rollout_max_latency_ratio,
+                            latency_slack_ms=s.rollout_latency_slack_ms)
 
     # -- extension hooks
     def install(self, app: FastAPI) -> None:
