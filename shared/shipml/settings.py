@@ -41,6 +41,8 @@ variable                       default             meaning
 ``SHIPML_ROLLOUT_MIN_REQUESTS`` ``100``            candidate requests before it can be promoted
 ``SHIPML_ROLLOUT_MAX_ERROR_INCREASE`` ``0.02``     allowed error ratio above the stable's
 ``SHIPML_ROLLOUT_MAX_SCORE_SHIFT`` ``0.2``         allowed KS statistic between the two score distributions
+``SHIPML_ROLLOUT_MAX_LATENCY_RATIO`` ``2``         allowed p95 scoring time, candidate / stable ...
+``SHIPML_ROLLOUT_LATENCY_SLACK_MS`` ``5``          ... differences below this many ms never fail
 ``SHIPML_ROLLOUT_SHADOW_QUEUE`` ``64``             shadow: most requests the candidate may lag behind
 =============================  ==================  =================================================
 """
@@ -100,6 +102,8 @@ class Settings(BaseSettings):
     rollout_min_requests: int = Field(100, ge=1, description="candidate requests needed before a promotion")
     rollout_max_error_increase: float = Field(0.02, ge=0.0, le=1.0, description="allowed error ratio over stable's")
     rollout_max_score_shift: float = Field(0.2, gt=0.0, le=1.0, description="allowed KS D between score distributions")
+    rollout_max_latency_ratio: float = Field(2.0, ge=1.0, description="allowed p95 scoring time, candidate/stable")
+    rollout_latency_slack_ms: float = Field(5.0, ge=0.0, description="p95 differences below this never fail")
     rollout_shadow_queue: int = Field(64, ge=1, le=10_000, description="shadow: most requests the candidate lags")
 
     @field_validator("monitor_log_dir", mode="before")
@@ -156,6 +160,8 @@ class Settings(BaseSettings):
             "SHIPML_ROLLOUT_MIN_REQUESTS": str(self.rollout_min_requests),
             "SHIPML_ROLLOUT_MAX_ERROR_INCREASE": str(self.rollout_max_error_increase),
             "SHIPML_ROLLOUT_MAX_SCORE_SHIFT": str(self.rollout_max_score_shift),
+            "SHIPML_ROLLOUT_MAX_LATENCY_RATIO": str(self.rollout_max_latency_ratio),
+            "SHIPML_ROLLOUT_LATENCY_SLACK_MS": str(self.rollout_latency_slack_ms),
             "SHIPML_ROLLOUT_SHADOW_QUEUE": str(self.rollout_shadow_queue),
         }
         if self.default_model:

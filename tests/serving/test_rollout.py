@@ -206,7 +206,7 @@ def test_shadow_of_a_failing_candidate_never_reaches_the_clients(client):
         if i % 10 == 9 and status(client, "shadow-bad")["state"] != "running":
             break
     st = wait_for(client, "shadow-bad", lambda s: s["state"] != "running")
-    assert codes == {200} and versions == {1}
+    assert codes == {200} and versions == {1}, (st["state"], st["reason"], st["verdict"]["candidate"], st["history"])
     assert st["state"] == "aborted" and "error ratio" in st["reason"] and st["candidate_client_errors"] == 0
 
 
@@ -290,7 +290,8 @@ def test_with_rollout_policy_a_new_version_arrives_as_a_canary_and_is_rolled_bac
     root = tmp_path / "repo"
     shutil.copytree(lr_bundle, root / "auto" / "1")
     env = {"SHIPML_API_KEY": KEY, "SHIPML_ACCESS_LOG": "off", "SHIPML_POLL_SECONDS": "0.2",
-           "SHIPML_ROLLOUT_POLICY": "canary", "SHIPML_ROLLOUT_SHARE": "0.25", "SHIPML_ROLLOUT_MIN_REQUESTS": "150"}
+           "SHIPML_ROLLOUT_POLICY": "canary", "SHIPML_ROLLOUT_SHARE": "0.25", "SHIPML_ROLLOUT_MIN_REQUESTS": "150",
+           "SHIPML_ROLLOUT_LATENCY_SLACK_MS": "40"}
     with BackgroundServer(root, env=env) as s, httpx.Client(base_url=s.url, timeout=10, headers=AUTH) as c:
         assert c.post("/predict", json=TRAFFIC[0]).json()["version"] == 1
         constant_bundle(make_transactions(5000, seed=3), tmp_path / "next", name="auto", version=2)
@@ -303,6 +304,6 @@ def test_with_rollout_policy_a_new_version_arrives_as_a_canary_and_is_rolled_bac
         seen = drive(c, "auto")
         st = status(c, "auto")
         assert st["state"] == "aborted" and st["stable"] == 1 and st["candidate"] == 2, st
-        assert st["share"] == 0.25 and st["bounds"]["min_requests"] == 150
+        assert st["share"] == 0.25 and st["bounds"]["min_requests"] == 150 and st["bounds"]["latency_slack_ms"] == 40
         assert seen["by_version"][2] == st["verdict"]["candidate"]["requests"] < 150
         assert c.post("/predict", json=TRAFFIC[0]).json()["version"] == 1
