@@ -8,7 +8,7 @@
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
-log() { printf '[45-actionlint] %s\n' "$*"; }
+source .ci/lib.sh
 started=$SECONDS
 version=v1.7.12  # keep in step with shipml.pipeline.workflow.ACTIONLINT_VERSION
 cache=${SHIPML_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/shipml}

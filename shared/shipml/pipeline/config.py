@@ -57,6 +57,7 @@ class PipelineConfig(BaseModel):
     parity_tolerance: float = Field(1e-5, gt=0)
     image_repository: str = Field("shipml-serving", pattern=r"^[a-z0-9][a-z0-9._/-]*$")
     tag_prefix: str = Field("", pattern=r"^[A-Za-z0-9_.-]*$", description="e.g. dev-pipeline- for experiments")
+    no_cache: bool = Field(False, description="build without the layer cache (a cold build, for measuring)")
     base_image: str = Field("python:3.11-slim", description="already in the engine (never pulled)")
     cluster: Literal["none", "fake", "kind", "kubeconfig"] = Field(
         "fake", description="none: skip deploy; fake: `shipml cluster up --fake-nodes`; kind; kubeconfig")

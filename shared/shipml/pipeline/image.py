@@ -67,13 +67,13 @@ def stage_context(onnx_bundle: Path, model: str, version: int, dest: Path) -> Pa
     return dest
 
 
-def build(context: Path, tag: str, *, base_image: str, labels: dict[str, str]) -> BuiltImage:
+def build(context: Path, tag: str, *, base_image: str, labels: dict[str, str], nocache: bool = False) -> BuiltImage:
     """``docker build --target serving`` of a staged context (never pulls: the base image is local)."""
     from shipml.containers.build import build_image
 
     result = build_image(context, tag, dockerfile=DOCKERFILE, target="serving", progress="none",
                          buildargs={"MODELS": MODELS_IN_CONTEXT, "SKLEARN_MODELS": MODELS_IN_CONTEXT,
-                                    "BASE_IMAGE": base_image}, labels=labels)
+                                    "BASE_IMAGE": base_image}, labels=labels, nocache=nocache)
     return BuiltImage(tag, result.image_id, result.seconds, result.steps, result.cached_steps)
 
 

@@ -214,7 +214,7 @@ def build(run: Run) -> dict[str, Any]:
     built = image.build(context, tag, base_image=config.base_image, labels={
         "org.opencontainers.image.revision": record.commit, "io.shipml.model": candidate.name,
         "io.shipml.model-version": str(candidate.version), "io.shipml.bundle-sha256": candidate.bundle_sha256 or "",
-        "io.shipml.pipeline-run": record.run_id})
+        "io.shipml.pipeline-run": record.run_id}, nocache=config.no_cache)
     shutil.rmtree(context, ignore_errors=True)
     candidate.image, candidate.image_id = built.tag, built.image_id
     return {"artifacts": {"image": built.tag, "image_id": built.image_id},
