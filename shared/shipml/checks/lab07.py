@@ -292,11 +292,14 @@ def run_record(seed: int) -> Any:
     bad = [g for g in gates if not g.passed]
     if bad:
         reason = "gate " + "; gate ".join(g.message for g in bad)
-        stage("evaluate", rng.uniform(0.2, 0.4), "failed", detail={"checks": checks}, reason=reason)
+        stage("evaluate", rng.uniform(0.2, 0.4), "failed", reason=reason, detail={
+            "checks": checks, "candidate": metrics, "deployed": deployed_metrics,
+            "compared": f"re-scored fraud-lr v{before} on the same rows"})
         record.finish("stopped", "evaluate", reason)
         return record
-    stage("evaluate", rng.uniform(0.2, 0.4), detail={"checks": checks, "candidate": metrics,
-                                                      "deployed": deployed_metrics})
+    stage("evaluate", rng.uniform(0.2, 0.4), detail={
+        "checks": checks, "candidate": metrics, "deployed": deployed_metrics,
+        "compared": f"re-scored fraud-lr v{before} on the same rows"})
     np_rng = np.random.default_rng(seed)
     proba = np_rng.beta(0.6, 11.0, 2000)
     if story == "parity":  # an exporter that rounds to float16
@@ -334,7 +337,9 @@ def run_record(seed: int) -> Any:
     checks = [{"name": c.name, "passed": c.ok is not False, "value": c.value, "bound": c.bound, "message": c.detail}
               for c in verdict.checks]
     reason = f"{verdict.decision}: {'; '.join(verdict.reasons)}"
-    stage("canary", rng.uniform(20, 30), "failed", detail={"checks": checks}, reason=reason)
+    stage("canary", rng.uniform(20, 30), "failed", reason=reason, detail={
+        "checks": checks, "share": 0.25, "requests": 240, "bounds": CanaryBounds().model_dump(),
+        "verdict": verdict.model_dump(mode="json")})
     stage("rollback", rng.uniform(3, 6), detail={"tracks": {"stable": image_before}, "deployed": deployed})
     record.finish("rolled_back", "canary", reason)
     return record
