@@ -80,3 +80,8 @@ def test_train_evaluate_export_alone_then_a_worse_model_is_stopped_at_the_gate(c
     assert load_state(tmp_path / "deployed.json") == state  # the deployed version is untouched
     assert cli("export", workdir=tmp_path) == 1
     assert "has ended (stopped at evaluate" in capsys.readouterr().err
+    assert cli("status", workdir=tmp_path) == 0
+    out = capsys.readouterr().out
+    assert "fraud-lr v1, image shipml-serving:x" in out and "stopped at evaluate: gate roc_auc" in out
+    assert cli("show", workdir=tmp_path) == 0
+    assert "evaluate  failed" in capsys.readouterr().out
