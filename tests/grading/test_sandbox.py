@@ -154,7 +154,7 @@ def test_a_daemon_dies_with_its_notebook(tmp_path, box):
 def test_memory_bomb_segfault_and_timeout_inside(tmp_path, box):
     cells = ["hog = [bytearray(10**8) for _ in range(10**6)]", "import time\ntime.sleep(120)",
              "import ctypes\nctypes.string_at(0)"]
-    run = run_worker(_job(tmp_path, *cells, cell_timeout=15), tmp_path / "job", 300, box)
+    run = run_worker(_job(tmp_path, *cells, cell_timeout=40), tmp_path / "job", 300, box)
     got = _cells(run)
     assert got[0]["ename"] == "MemoryError" and got[1]["status"] == "timeout"
     halt = next(e for e in run.events if e["event"] == "halt")
