@@ -46,6 +46,7 @@ class Verdict:
     hint: str = ""
     points: float = 0.0
     max_points: float = 0.0
+    graded_later: bool = False  # instant feedback that cannot judge: no points printed, "graded later"
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -67,6 +68,9 @@ class Question:
     evaluate: Callable[[Any, Context], tuple[bool, str]]
     hint: str = ""
     title: str = ""
+    # False: the instant evaluate checks only the form of the answer (and what it can without a key), so a
+    # passing answer is shown as "looks well-formed; graded later", never with points that read like a grade
+    instant_judges: bool = True
 
 
 class Unanswered(Exception):
@@ -138,7 +142,8 @@ def evaluate_answer(q: Question, plain: Any, ctx: Context, evaluate: Evaluate | 
     """Turn plain data into a verdict; a crash in evaluation is an ``error``, never an exception.
 
     ``evaluate`` replaces ``q.evaluate`` (the grader passes its strong, key-holding evaluator). An
-    unanswered stub gets no hint: hints are for attempts.
+    unanswered stub gets no hint: hints are for attempts. An instant pass of a question whose instant
+    evaluate cannot judge (``instant_judges=False``) is marked ``graded_later``: shown without points.
     """
     if isinstance(plain, dict) and plain.get("__unanswered__"):
         return Verdict(q.id, "fail", "not answered yet", "", 0.0, q.points)
@@ -150,7 +155,8 @@ def evaluate_answer(q: Question, plain: Any, ctx: Context, evaluate: Evaluate | 
         return Verdict(q.id, "fail", f"the answer has an unexpected form ({type(exc).__name__}: {exc})",
                        q.hint, 0.0, q.points)
     return Verdict(q.id, "pass" if passed else "fail", message, "" if passed else q.hint,
-                   q.points if passed else 0.0, q.points)
+                   q.points if passed else 0.0, q.points,
+                   graded_later=bool(passed) and evaluate is None and not q.instant_judges)
 
 
 def collect_answer(q: Question, answer: Any, ctx: Context) -> Any:
@@ -161,8 +167,8 @@ def collect_answer(q: Question, answer: Any, ctx: Context) -> Any:
         return to_plain(q.collect(answer, ctx))
     except (Unanswered, NotImplementedError):
         return UNANSWERED
-    except Exception as exc:
-        return {"__error__": who_raised(exc)}
+    except (Exception, SystemExit) as exc:  # exit() in an answer is an error, not a dead cell;
+        return {"__error__": who_raised(exc)}  # KeyboardInterrupt (the grader's cell timeout) propagates
 
 
 _KIT = str(Path(__file__).resolve().parent.parent)  # the shipml package folder
@@ -248,7 +254,7 @@ def check(question_id: str, answer: Any) -> None:
     """Check one answer and print a friendly verdict. Never raises."""
     try:
         verdict = _check(question_id, answer)
-    except Exception as exc:  # a bug in a question must not become a student's traceback
+    except (Exception, SystemExit) as exc:  # a bug in a question must not become a student's traceback
         print(f"⚠️  {question_id}: the checker itself failed ({type(exc).__name__}: {exc}); "
               "tell your instructor")
         return
@@ -268,6 +274,8 @@ def _check(question_id: str, answer: Any) -> Verdict:
 
 
 def format_verdict(v: Verdict) -> str:
+    if v.graded_later:
+        return (f"☑️  {v.question}: looks well-formed; graded later ({v.max_points:g} points) — {v.message}")
     mark = {"pass": "✅", "fail": "❌", "error": "💥"}[v.status]
     text = f"{mark} {v.question} ({v.points:g}/{v.max_points:g}): {v.message}"
     if v.hint:

@@ -18,35 +18,43 @@ import numpy as np
 from shipml.checks import Context, Question, Unanswered
 
 # ---- 1. a release gate ------------------------------------------------------------------------------
-# The rules the lab states (the same quantities as the pipeline's evaluate stage, shipml.pipeline.gates).
+# The rules the lab states. They are the pipeline's quantities (shipml.pipeline.gates), but stricter where
+# the pipeline's check_gates is lenient, and the lab says so: check_gates does not count the slice's frauds,
+# and it treats a deployed version whose metric is missing or NaN like a first release (floors only), where
+# the lab's gate fails closed. So wrapping check_gates does not answer the question.
 AUC_MARGIN = 0.01        # ROC AUC may be at most this far below the deployed version's
 MIN_AUC = 0.70           # ... and never below this, also when nothing is deployed yet
 MAX_ECE = 0.03           # expected calibration error bound
 SLICE_AUC_MARGIN = 0.03  # card-not-present ROC AUC may be at most this far below the deployed's
 MIN_SLICE_ROWS = 200     # fewer held-out card-not-present rows: no verdict possible, so the gate fails
-METRICS = ("roc_auc", "ece", "slice_roc_auc", "slice_rows")
+MIN_SLICE_FRAUDS = 20    # ... and fewer frauds among them: the slice's ROC AUC is noise, the gate fails
+METRICS = ("roc_auc", "ece", "slice_roc_auc", "slice_rows", "slice_frauds")
+COMPARED = ("roc_auc", "slice_roc_auc")  # the deployed version's metrics the gate compares with
 
 
 def _deployed(rng: random.Random) -> dict[str, float]:
     return {"roc_auc": round(rng.uniform(0.85, 0.89), 4), "ece": round(rng.uniform(0.005, 0.015), 4),
-            "slice_roc_auc": round(rng.uniform(0.80, 0.84), 4), "slice_rows": rng.randint(900, 1400)}
+            "slice_roc_auc": round(rng.uniform(0.80, 0.84), 4), "slice_rows": rng.randint(900, 1400),
+            "slice_frauds": rng.randint(35, 70)}
 
 
 def gate_cases(seed: int) -> list[tuple[dict[str, float] | None, dict[str, float]]]:
     """Pairs (deployed metrics or None for a first release, candidate metrics) the check gives the gate.
 
     Each pair is a situation a release meets: better, a little worse, clearly worse, miscalibrated, better
-    overall but worse on card-not-present payments, too few slice rows to judge, a first release, a metric
-    that came out NaN, a metric missing. The order depends on the seed."""
+    overall but worse on card-not-present payments, too few slice rows or frauds to judge, a first release, a
+    metric that came out NaN, a metric missing, a deployed version whose slice metric was lost. The order
+    depends on the seed."""
     rng = random.Random(seed * 7919 + 7)
     cases = []
     for kind in ("better", "within_margin", "worse_auc", "miscalibrated", "slice_drop", "tiny_slice", "first_ok",
-                 "first_weak", "nan_auc", "missing_slice"):
+                 "first_weak", "nan_auc", "missing_slice", "few_frauds", "deployed_lost_slice"):
         current = _deployed(rng)
         cand = {"roc_auc": round(current["roc_auc"] + rng.uniform(0.002, 0.01), 4),
                 "ece": round(rng.uniform(0.005, 0.02), 4),
                 "slice_roc_auc": round(current["slice_roc_auc"] + rng.uniform(-0.01, 0.01), 4),
-                "slice_rows": current["slice_rows"] + rng.randint(-100, 100)}
+                "slice_rows": current["slice_rows"] + rng.randint(-100, 100),
+                "slice_frauds": current["slice_frauds"] + rng.randint(-10, 10)}
         if kind == "within_margin":
             cand["roc_auc"] = round(current["roc_auc"] - rng.uniform(0.002, 0.007), 4)
         elif kind == "worse_auc":
@@ -58,6 +66,9 @@ def gate_cases(seed: int) -> list[tuple[dict[str, float] | None, dict[str, float
             cand["slice_roc_auc"] = round(current["slice_roc_auc"] - rng.uniform(0.045, 0.09), 4)
         elif kind == "tiny_slice":
             cand["slice_rows"] = rng.randint(40, 150)
+            cand["slice_frauds"] = rng.randint(2, 6)
+        elif kind == "few_frauds":  # enough rows, too few frauds among them: check_gates does not count them
+            cand["slice_frauds"] = rng.randint(5, 16)
         elif kind == "first_ok":
             current = None
             cand["roc_auc"] = round(rng.uniform(0.78, 0.86), 4)
@@ -68,6 +79,10 @@ def gate_cases(seed: int) -> list[tuple[dict[str, float] | None, dict[str, float
             cand["roc_auc"] = math.nan  # e.g. a held-out set with one class only
         elif kind == "missing_slice":
             del cand["slice_roc_auc"]
+        elif kind == "deployed_lost_slice":  # the deployed record lost a metric: check_gates skips the comparison
+            current["slice_roc_auc"] = math.nan if rng.random() < 0.5 else None
+            if current["slice_roc_auc"] is None:
+                del current["slice_roc_auc"]
         cases.append((current, cand))
     rng.shuffle(cases)
     return cases
@@ -75,19 +90,32 @@ def gate_cases(seed: int) -> list[tuple[dict[str, float] | None, dict[str, float
 
 def documented_gate_examples() -> list[tuple[dict[str, float] | None, dict[str, float], bool]]:
     """The examples the lab's text spells out, so instant feedback may know their verdicts."""
-    current = {"roc_auc": 0.870, "ece": 0.010, "slice_roc_auc": 0.820, "slice_rows": 1000}
+    current = {"roc_auc": 0.870, "ece": 0.010, "slice_roc_auc": 0.820, "slice_rows": 1000, "slice_frauds": 40}
     return [
         (current, {**current, "roc_auc": 0.865}, True),    # 0.005 worse: within the margin
         (current, {**current, "roc_auc": 0.850}, False),   # 0.02 worse
         (current, {**current, "ece": 0.060}, False),       # miscalibrated
         (None, {**current, "roc_auc": 0.650}, False),      # a first release below the floor
+        (current, {**current, "slice_frauds": 12}, False),  # 1000 slice rows, but 12 frauds: no verdict
     ]
+
+
+def illustrative_gate_cases() -> list[tuple[str, dict[str, float] | None, dict[str, float]]]:
+    """Situations the notebook may compare the student's gate and the kit's check_gates on: the lab's own
+    examples plus two fixed ones. None of them is a graded case (those come from the seed)."""
+    named = ["0.005 worse", "0.02 worse", "ECE 0.06", "first release at 0.65", "12 slice frauds"]
+    cases = [(what, cur, cand) for what, (cur, cand, _) in zip(named, documented_gate_examples(), strict=True)]
+    current = {"roc_auc": 0.880, "ece": 0.012, "slice_roc_auc": 0.830, "slice_rows": 1200, "slice_frauds": 50}
+    cases.append(("deployed slice AUC is NaN", {**current, "slice_roc_auc": math.nan},
+                  {**current, "slice_roc_auc": 0.700}))
+    cases.append(("candidate ECE is NaN", current, {**current, "ece": math.nan}))
+    return cases
 
 
 def _call_gate(fn: Any, current: dict | None, candidate: dict) -> dict[str, Any]:
     try:
         out = fn(copy.deepcopy(current), copy.deepcopy(candidate))
-    except Exception as exc:
+    except (Exception, SystemExit) as exc:  # a gate that calls exit() is a gate that crashed
         return {"raised": f"{type(exc).__name__}: {str(exc)[:120]}"}
     if not (isinstance(out, tuple | list) and len(out) == 2):
         return {"form": f"returned {type(out).__name__}, not a (passed, reason) pair"}
@@ -133,8 +161,9 @@ def evaluate_gate(a: dict, ctx: Context) -> tuple[bool, str]:
             return False, (f"on the lab's own example (deployed {current}, candidate {cand}) your gate "
                            f"{'passes' if got['passed'] else 'refuses'}; the rules say it should "
                            f"{'pass' if want else 'refuse'}")
-    return True, (f"answers every case with a verdict and a reason, and the lab's examples right "
-                  f"(grading also checks the {len(a['cases'])} cases' verdicts and that each refusal names its rule)")
+    return True, (f"answers every case with a verdict and a reason, and the lab's {len(a['examples'])} examples "
+                  f"right (grading also checks the {len(a['cases'])} cases' verdicts, and that each refusal names "
+                  "the rule that failed and no rule that holds)")
 
 
 # ---- 2. canary bounds --------------------------------------------------------------------------------
@@ -173,13 +202,23 @@ def canary_traffic(seed: int, hour: int = 0) -> dict[str, Any]:
 
 
 def _bounds(answer: Any) -> Any:
+    from pydantic import ValidationError
+
     from shipml.release.analysis import CanaryBounds
 
     if isinstance(answer, CanaryBounds):
-        return CanaryBounds.model_validate(answer.model_dump())
-    if isinstance(answer, dict):
-        return CanaryBounds.model_validate(answer)
-    raise TypeError("the answer is a CanaryBounds(...) (or a dict of its fields)")
+        fields = answer.model_dump()
+    elif isinstance(answer, dict):
+        fields = answer
+    else:
+        raise TypeError("the answer is a CanaryBounds(...) (or a dict of its fields)")
+    try:
+        return CanaryBounds.model_validate(fields)
+    except ValidationError as exc:  # one line, not pydantic's page with a URL
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first.get("loc", ())) or "the bounds"
+        raise ValueError(f"CanaryBounds refuses {where}={first.get('input')!r}: {first.get('msg', 'invalid')} "
+                         "(help(CanaryBounds) gives each field's range)") from None
 
 
 def replay(bounds: dict, seed: int, hour: int = 0) -> dict[str, dict]:
@@ -275,6 +314,11 @@ def run_record(seed: int) -> Any:
                        candidate=Candidate(name="fraud-lr", version=version),
                        config={"model": "fraud-lr", "kind": "lr"})
 
+    def end(status: str, stopped_at: str, reason: str) -> RunRecord:
+        record.finish(status, stopped_at, reason)
+        record.finished_at = at()  # last night's clock, not now: the record is the same every time
+        return record
+
     def stage(name: str, seconds: float, status: str = "passed", **fields: Any) -> StageResult:
         nonlocal clock
         result = StageResult(name=name, status=status, started_at=at(), seconds=round(seconds, 3), **fields)
@@ -295,8 +339,7 @@ def run_record(seed: int) -> Any:
         stage("evaluate", rng.uniform(0.2, 0.4), "failed", reason=reason, detail={
             "checks": checks, "candidate": metrics, "deployed": deployed_metrics,
             "compared": f"re-scored fraud-lr v{before} on the same rows"})
-        record.finish("stopped", "evaluate", reason)
-        return record
+        return end("stopped", "evaluate", reason)
     stage("evaluate", rng.uniform(0.2, 0.4), detail={
         "checks": checks, "candidate": metrics, "deployed": deployed_metrics,
         "compared": f"re-scored fraud-lr v{before} on the same rows"})
@@ -305,10 +348,10 @@ def run_record(seed: int) -> Any:
     if story == "parity":  # an exporter that rounds to float16
         got = proba.astype(np.float16).astype(np.float64)
         parity = measure_parity(np.c_[1 - proba, proba], np.c_[1 - got, got], 1e-5)
-        reason = f"parity: parity check failed, edge bundle not written: {parity.summary()}"
-        stage("export", rng.uniform(1, 3), "failed", detail={"checks": []}, reason=reason)
-        record.finish("stopped", "export", reason)
-        return record
+        reason = f"parity check failed, edge bundle not written: {parity.summary()}"
+        stage("export", rng.uniform(1, 3), "failed", reason=reason, detail={"checks": [
+            {"name": "parity", "passed": False, "value": None, "bound": 1e-5, "message": reason}]})
+        return end("stopped", "export", reason)
     parity = measure_parity(np.c_[1 - proba, proba], np.c_[1 - proba, proba] + 1e-8, 1e-5)
     onnx = _hex(rng, 64)
     record.candidate.onnx_sha256 = onnx
@@ -331,18 +374,19 @@ def run_record(seed: int) -> Any:
     traffic = canary_traffic(seed, hour=7)
     stable = traffic["stable"]
     stable.version = before
-    # the candidate raises on a share of the payments: 9 of its first 60 requests failed
-    failing = VersionStats.from_samples(version, 60, 9, traffic["good"].latencies_ms[:51], traffic["good"].scores[:51])
+    # the candidate raises on a share of the payments: 18 of its first 120 requests failed (past min_requests,
+    # so every other check was judged and passed: errors is the one failed check)
+    failing = VersionStats.from_samples(version, 120, 18, traffic["good"].latencies_ms[:102],
+                                        traffic["good"].scores[:102])
     verdict = analyse(stable, failing, CanaryBounds())
     checks = [{"name": c.name, "passed": c.ok is not False, "value": c.value, "bound": c.bound, "message": c.detail}
               for c in verdict.checks]
     reason = f"{verdict.decision}: {'; '.join(verdict.reasons)}"
     stage("canary", rng.uniform(20, 30), "failed", reason=reason, detail={
-        "checks": checks, "share": 0.25, "requests": 240, "bounds": CanaryBounds().model_dump(),
+        "checks": checks, "share": 0.25, "requests": 480, "bounds": CanaryBounds().model_dump(),
         "verdict": verdict.model_dump(mode="json")})
     stage("rollback", rng.uniform(3, 6), detail={"tracks": {"stable": image_before}, "deployed": deployed})
-    record.finish("rolled_back", "canary", reason)
-    return record
+    return end("rolled_back", "canary", reason)
 
 
 def collect_diagnosis(answer: Any, ctx: Context) -> dict:
@@ -356,8 +400,11 @@ def collect_diagnosis(answer: Any, ctx: Context) -> dict:
     version = answer["serving_version"]
     if isinstance(version, bool) or not isinstance(version, int | np.integer):
         raise TypeError("serving_version is a version number (an int)")
-    return {"stopped_at": str(answer["stopped_at"]).strip().lower(),
-            "failed_check": str(answer["failed_check"]).strip().lower(), "serving_version": int(version)}
+    for key in ("stopped_at", "failed_check"):
+        if not isinstance(answer[key], str):
+            raise TypeError(f"{key} is a name from the record (a string), not {type(answer[key]).__name__}")
+    return {"stopped_at": answer["stopped_at"].strip().lower(),
+            "failed_check": " ".join(answer["failed_check"].lower().split()), "serving_version": int(version)}
 
 
 def evaluate_diagnosis(a: dict, ctx: Context) -> tuple[bool, str]:
@@ -365,22 +412,24 @@ def evaluate_diagnosis(a: dict, ctx: Context) -> tuple[bool, str]:
         return False, f"stopped_at is a stage name of the record ({', '.join(STAGE_NAMES)}), not {a['stopped_at']!r}"
     if not a["failed_check"]:
         return False, "failed_check is empty: name the gate or check that failed"
+    if len(a["failed_check"]) > 60:
+        return False, "failed_check is one check's name, as the record names it, not a sentence"
     if a["serving_version"] < 1:
         return False, "versions start at 1"
-    return True, "a stage, a check and a version: the form is right (grading compares them with the record's story)"
+    return True, "a stage, a check and a version (grading compares them with the record)"
 
 
 QUESTIONS = [
     Question("gate", 3, collect_gate, evaluate_gate,
              "write one rule at a time and test it on the examples in the text; ask what `<` does with NaN, and "
              "what your code does when a key is not there",
-             "Write a release gate"),
+             "Write a release gate", instant_judges=False),
     Question("bounds", 3, collect_bounds, evaluate_bounds,
              "run analyse() with the default bounds on both candidates and read each Check's value next to its "
              "bound: which number separates the good candidate from the bad one?",
-             "Choose canary bounds"),
+             "Choose canary bounds", instant_judges=False),
     Question("diagnosis", 2, collect_diagnosis, evaluate_diagnosis,
              "read record.summary() first, then the detail of the stage that did not pass; and ask what a "
              "rollback leaves running",
-             "Why did the run stop?"),
+             "Why did the run stop?", instant_judges=False),
 ]

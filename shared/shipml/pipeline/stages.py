@@ -186,8 +186,9 @@ def export(run: Run) -> dict[str, Any]:
     try:
         done = export_bundle(candidate.bundle or "", out, parity_rows=config.parity_rows,
                              tolerance=config.parity_tolerance)
-    except ParityError as exc:
-        raise StageFailed(f"parity: {exc}") from None
+    except ParityError as exc:  # the record names the failed check, like the gates' (no "parity: parity ...")
+        raise StageFailed(str(exc), [{"name": "parity", "passed": False, "value": None,
+                                      "bound": config.parity_tolerance, "message": str(exc)}]) from None
     candidate.onnx_bundle, candidate.onnx_sha256 = str(out), bundle_digest(out)
     parity = done.parity
     check = {"name": "parity", "passed": True, "value": parity.max_abs_diff, "bound": parity.tolerance,

@@ -5,34 +5,68 @@ the seed's pipeline run stopped."""
 from __future__ import annotations
 
 import math
+import re
 
 from shipml.checks import Context
 from shipml.checks import lab07 as public
 
-# rule -> words a refusal's reason must contain one of (it names the rule that failed)
-RULE_WORDS = {"roc_auc": ("roc_auc", "auc"), "ece": ("ece", "calibrat"), "slice_roc_auc": ("slice", "card"),
-              "slice_rows": ("slice_rows", "rows")}
+RULES = ("roc_auc", "ece", "slice_roc_auc", "slice_size")
+RULE_OF_METRIC = {"roc_auc": "roc_auc", "ece": "ece", "slice_roc_auc": "slice_roc_auc", "slice_rows": "slice_size",
+                  "slice_frauds": "slice_size"}
+# how a reason names each rule (after lower-casing and turning every run of other characters into "_"); the
+# slice's AUC is matched, and removed, before the overall AUC
+RULE_NAMES = (("slice_roc_auc", r"_slice_(?:roc_)?auc_"), ("slice_size", r"_(?:slice_)?(?:rows|frauds?)_"),
+              ("roc_auc", r"_(?:roc_)?auc_"), ("ece", r"_ece_|calibrat"))
+
+
+def _value(metrics: dict | None, key: str) -> float | None:
+    v = None if metrics is None else metrics.get(key)
+    if v is None or isinstance(v, bool) or not isinstance(v, int | float) or math.isnan(v):
+        return None
+    return float(v)
+
+
+def rule_status(current: dict | None, candidate: dict) -> dict[str, bool | None]:
+    """Each rule of the lab: True (holds), False (broken: also when a metric it needs is missing or NaN, on
+    either side: the gate fails closed) or None (cannot be judged: the slice is too small for its AUC)."""
+    c = {k: _value(candidate, k) for k in public.METRICS}
+    d = {k: _value(current, k) for k in public.COMPARED}
+    status: dict[str, bool | None] = {}
+    rows, frauds = c["slice_rows"], c["slice_frauds"]
+    status["slice_size"] = (rows is not None and frauds is not None and rows >= public.MIN_SLICE_ROWS
+                            and frauds >= public.MIN_SLICE_FRAUDS)
+    auc = c["roc_auc"]
+    if auc is None or (current is not None and d["roc_auc"] is None):
+        status["roc_auc"] = False
+    else:
+        status["roc_auc"] = auc >= public.MIN_AUC and (current is None or auc >= d["roc_auc"] - public.AUC_MARGIN)
+    status["ece"] = c["ece"] is not None and c["ece"] <= public.MAX_ECE
+    if c["slice_roc_auc"] is None or (current is not None and d["slice_roc_auc"] is None):
+        status["slice_roc_auc"] = False
+    elif not status["slice_size"]:
+        status["slice_roc_auc"] = None  # too few rows or frauds: its AUC is noise, naming it or not is fine
+    else:
+        status["slice_roc_auc"] = current is None or (
+            c["slice_roc_auc"] >= d["slice_roc_auc"] - public.SLICE_AUC_MARGIN)
+    return status
 
 
 def expected_gate(current: dict | None, candidate: dict) -> str | None:
     """The first rule ``candidate`` breaks (None: it passes), failing closed on missing or NaN metrics."""
-    def value(metrics: dict, key: str) -> float | None:
-        v = metrics.get(key)
-        return None if v is None or (isinstance(v, float) and math.isnan(v)) else float(v)
+    status = rule_status(current, candidate)
+    return next((rule for rule in RULES if status[rule] is False), None)
 
-    for key in public.METRICS:
-        if value(candidate, key) is None:
-            return key
-    if value(candidate, "slice_rows") < public.MIN_SLICE_ROWS:
-        return "slice_rows"
-    auc = value(candidate, "roc_auc")
-    if auc < public.MIN_AUC or (current is not None and auc < current["roc_auc"] - public.AUC_MARGIN):
-        return "roc_auc"
-    if value(candidate, "ece") > public.MAX_ECE:
-        return "ece"
-    if current is not None and value(candidate, "slice_roc_auc") < current["slice_roc_auc"] - public.SLICE_AUC_MARGIN:
-        return "slice_roc_auc"
-    return None
+
+def named_rules(reason: str) -> set[str]:
+    """The rules a reason names (by their metrics' names: roc_auc or AUC, ece or calibration, slice_roc_auc or
+    slice AUC, slice_rows/rows or slice_frauds/frauds)."""
+    text = "_" + re.sub(r"[^a-z0-9]+", "_", reason.lower()) + "_"
+    found = set()
+    for rule, pattern in RULE_NAMES:
+        if re.search(pattern, text):
+            found.add(rule)
+            text = re.sub(pattern, "_", text)
+    return found
 
 
 def evaluate_gate(a: dict, ctx: Context) -> tuple[bool, str]:
@@ -42,18 +76,27 @@ def evaluate_gate(a: dict, ctx: Context) -> tuple[bool, str]:
     cases = public.gate_cases(ctx.seed)
     wrong = []
     for i, ((current, candidate), got) in enumerate(zip(cases, a["cases"], strict=True)):
-        rule = expected_gate(current, candidate)
-        if got["passed"] != (rule is None):
-            wrong.append((i, current, candidate, got, rule))
-        elif rule is not None and not any(w in got["reason"].lower() for w in RULE_WORDS[rule]):
-            return False, (f"case {i}: the refusal is right, but its reason ({got['reason']!r}) does not say which "
-                           "rule failed: name the metric")
+        status = rule_status(current, candidate)
+        broken = {r for r, s in status.items() if s is False}
+        if got["passed"] != (not broken):
+            wrong.append((i, current, candidate, got))
+            continue
+        if not broken:
+            continue
+        named = named_rules(got["reason"])
+        if not named & broken:
+            return False, (f"case {i}: the refusal is right, but its reason ({got['reason'][:120]!r}) does not "
+                           "name the rule that failed: name its metric")
+        held = sorted(named & {r for r, s in status.items() if s is True})
+        if held:
+            return False, (f"case {i}: the refusal is right, but its reason ({got['reason'][:120]!r}) also names "
+                           f"{', '.join(held)}, which holds there: name the rule that failed, not every rule")
     if wrong:
-        i, current, candidate, got, rule = wrong[0]
+        i, current, candidate, got = wrong[0]
         verb = "passes" if got["passed"] else "refuses"
         return False, (f"{len(wrong)} of {len(cases)} verdicts break the rules; e.g. case {i}: your gate {verb} "
                        f"candidate {candidate} against deployed {current}")
-    return True, f"all {len(cases)} verdicts follow the rules, each refusal names its rule"
+    return True, f"all {len(cases)} verdicts follow the rules, each refusal names the rule that failed"
 
 
 GRADING_HOURS = (3, 4, 5)  # hours of traffic the grader replays the canaries on (the notebook shows hour 0)
@@ -72,24 +115,34 @@ def evaluate_bounds(a: dict, ctx: Context) -> tuple[bool, str]:
                   f"{len(GRADING_HOURS)} others")
 
 
-STOPS = {"slice_gate": ("evaluate", ("slice",)), "parity": ("export", ("parity",)),
-         "canary_errors": ("canary", ("error",))}
+STOPS = {"slice_gate": "evaluate", "parity": "export", "canary_errors": "canary"}
+
+
+def _name(text: str) -> str:
+    return "".join(text.lower().split())  # case- and space-insensitive
+
+
+def failed_checks(record: object, stage: str) -> list[str]:
+    return [c["name"] for c in record.stage(stage).detail.get("checks", []) if c["passed"] is False]
 
 
 def evaluate_diagnosis(a: dict, ctx: Context) -> tuple[bool, str]:
     ok, message = public.evaluate_diagnosis(a, ctx)
     if not ok:
         return ok, message
-    stage, words = STOPS[public.record_story(ctx.seed)]
-    serving = public.run_record(ctx.seed).deployed_before["version"]
+    stage = STOPS[public.record_story(ctx.seed)]
+    record = public.run_record(ctx.seed)
+    serving = record.deployed_before["version"]
     if a["stopped_at"] != stage:
         return False, f"the run did not stop at {a['stopped_at']}: find the first stage that did not pass"
-    if not any(w in a["failed_check"] for w in words):
-        return False, f"{a['failed_check']!r} is not what failed in {stage}: read that stage's detail"
+    (check,) = failed_checks(record, stage)  # every story's record names exactly one failed check
+    if _name(a["failed_check"]) != _name(check):
+        return False, (f"{a['failed_check']!r} is not the name of the check that failed in {stage}: read that "
+                       "stage's checks and copy the failed one's name")
     if a["serving_version"] != serving:
         return False, (f"version {a['serving_version']} is not what serves after this run: what did the pipeline "
                        "leave running?")
-    return True, f"stopped at {stage} because {a['failed_check']}; version {serving} still serves"
+    return True, f"stopped at {stage} because {check} failed; version {serving} still serves"
 
 
 def WARM(seed: int) -> None:  # noqa: N802 (the grader's name for it)
