@@ -406,6 +406,9 @@ def test_lab07_a_refusal_names_the_failed_rule_and_no_rule_that_holds():
     key = keys.module("lab07")
     assert key.named_rules("slice ROC AUC 0.71 dropped") == {"slice_roc_auc"}
     assert key.named_rules("roc_auc 0.85 < 0.86; slice_rows 120") == {"roc_auc", "slice_size"}
+    assert key.named_rules("slice card_present=False ROC AUC 0.7541 is 0.0585 below") == {"slice_roc_auc"}
+    assert key.named_rules("card-not-present AUC fell; rows 900") == {"slice_roc_auc", "slice_size"}
+    assert key.named_rules("slice: 120 rows, roc auc 0.9") == {"slice_size", "roc_auc"}
 
 
 def test_lab07_a_gate_that_exits_or_a_bad_answer_is_one_friendly_line(capsys):

@@ -14,9 +14,12 @@ RULES = ("roc_auc", "ece", "slice_roc_auc", "slice_size")
 RULE_OF_METRIC = {"roc_auc": "roc_auc", "ece": "ece", "slice_roc_auc": "slice_roc_auc", "slice_rows": "slice_size",
                   "slice_frauds": "slice_size"}
 # how a reason names each rule (after lower-casing and turning every run of other characters into "_"); the
-# slice's AUC is matched, and removed, before the overall AUC
-RULE_NAMES = (("slice_roc_auc", r"_slice_(?:roc_)?auc_"), ("slice_size", r"_(?:slice_)?(?:rows|frauds?)_"),
-              ("roc_auc", r"_(?:roc_)?auc_"), ("ece", r"_ece_|calibrat"))
+# slice's AUC ("slice_roc_auc", "slice AUC", the kit's "slice card_present=False ROC AUC", "card-not-present ROC
+# AUC": up to 3 words between, none of them rows/frauds) is matched, and removed, before the overall AUC
+_WORDS = r"(?:(?!rows_|frauds?_)[a-z]+_){0,3}?"
+RULE_NAMES = (("slice_roc_auc", rf"_(?:slice|card_not_present)_{_WORDS}(?:roc_)?auc_"),
+              ("slice_size", r"_(?:slice_)?(?:rows|frauds?)_"), ("roc_auc", r"_(?:roc_)?auc_"),
+              ("ece", r"_ece_|calibrat"))
 
 
 def _value(metrics: dict | None, key: str) -> float | None:
