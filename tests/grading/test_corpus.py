@@ -3,7 +3,8 @@
 The cases are regenerated from each lab and its solution by corpus/make_corpus.py (the attacks' code is
 corpus/attacks.py) and graded with the real CLI typed as an instructor would, with relative paths from
 the folder that holds them (``--jobs 2 --timeout 90 --wall-timeout 180``: ten times a lab00 run on a quiet
-machine; lab01 and lab05 ``--timeout 240 --wall-timeout 900``: their setup trains models; hidden checks
+machine; lab01 and lab05 ``--timeout 240 --wall-timeout 900``: their setup trains models; lab07: four
+cases, ``--timeout 120 --wall-timeout 600``; hidden checks
 from corpus/hidden_lab00.py). After each run: nothing outside the job folders
 changed (the checkout's package, labs/, solutions/, the submissions, the hidden checks), no process of a
 submission survives, and no feedback was rewritten.
@@ -29,8 +30,9 @@ HERE = Path(__file__).resolve().parent / "corpus"
 ROOT = Path(__file__).resolve().parents[2]
 ARGS = ["--jobs", "2", "--timeout", "90", "--wall-timeout", "180", "--quiet"]
 LAB_ARGS = {"lab00": ARGS, "lab01": ["--jobs", "2", "--timeout", "240", "--wall-timeout", "900", "--quiet"],
-            "lab05": ["--jobs", "2", "--timeout", "240", "--wall-timeout", "900", "--quiet"]}
-LABS = ["lab00", "lab01", "lab05"]
+            "lab05": ["--jobs", "2", "--timeout", "240", "--wall-timeout", "900", "--quiet"],
+            "lab07": ["--jobs", "2", "--timeout", "120", "--wall-timeout", "600", "--quiet"]}
+LABS = ["lab00", "lab01", "lab05", "lab07"]
 
 
 def _corpus(folder: Path, lab: str) -> list[Path]:

@@ -133,7 +133,7 @@ for path in _glob("solutions/{lab}_*.ipynb", "*/solutions/{lab}_*.ipynb"):
     _run_answers_of(path)
     break'''
 
-FIRST = {"lab00": "answer-data", "lab01": "answer-chunks", "lab05": "answer-input_types"}
+FIRST = {"lab00": "answer-data", "lab01": "answer-chunks", "lab05": "answer-input_types", "lab07": "answer-gate"}
 
 
 def _patched_collect(lab: str, question: str, reference: str, old: str, answer_var: str, stub: str) -> str:
@@ -199,4 +199,26 @@ KEY_ATTACKS = {
                           "score_file_in_chunks", "score_file_in_chunks = None"),
     "lab05": _key_attacks("lab05", "answer-session", "session", "session_reference", "_session_reference",
                           "session", "session = None"),
+    # lab07's gate has no reference to reach for: the attack that scored 3/3 before its rules were made stricter
+    # than the kit's was a collect patched to compute the verdicts with the pipeline's own check_gates
+    "lab07": {"patched_collect_kit_gates": ("answer-gate", '''import dataclasses
+from shipml import checks
+from shipml.checks import lab07 as _lab
+from shipml.pipeline.config import Gates
+from shipml.pipeline.gates import check_gates
+def _kit(ctx):
+    out = []
+    for current, candidate in _lab.gate_cases(ctx.seed):
+        lost = [k for k in _lab.METRICS if k not in candidate or candidate[k] != candidate[k]]
+        if lost:
+            out.append({"passed": False, "reason": f"{lost[0]} is missing or NaN"})
+            continue
+        bad = [g for g in check_gates({"brier": 0.01, **candidate}, current, Gates()) if not g.passed]
+        out.append({"passed": not bad, "reason": bad[0].message if bad else "ok"})
+    examples = [{"passed": want, "reason": "roc_auc ece slice_rows"} for _, _, want in _lab.documented_gate_examples()]
+    return {"cases": out, "examples": examples}
+_questions = checks.questions
+checks.questions = lambda lab: [dataclasses.replace(q, collect=lambda a, ctx: _kit(ctx)) if q.id == "gate" else q
+                                for q in _questions(lab)]
+my_gate = lambda current, candidate: (True, "anything: the patched collect ignores it")''')},
 }

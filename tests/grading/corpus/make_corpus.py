@@ -20,7 +20,8 @@ import nbformat
 
 ROOT = Path(__file__).resolve().parents[3]
 HERE = Path(__file__).resolve().parent
-LABS = {"lab00": "lab00_first_bundle.ipynb", "lab01": "lab01_batch_scoring.ipynb", "lab05": "lab05_edge_onnx.ipynb"}
+LABS = {"lab00": "lab00_first_bundle.ipynb", "lab01": "lab01_batch_scoring.ipynb", "lab05": "lab05_edge_onnx.ipynb",
+        "lab07": "lab07_automated_deployment.ipynb"}
 sys.path.insert(0, str(HERE))
 import attacks  # noqa: E402  (beside this file)
 
@@ -219,9 +220,26 @@ def messy(lab: str) -> dict[str, Case]:
     return out
 
 
+# lab07 (issue: a tester's dishonest student): one reason naming every rule, and a failed_check naming every
+# story's check ("slice parity error"), beside the honest bounds
+STUFFED_GATE = '''def _right(current, candidate):
+{body}
+
+def my_gate(current, candidate):
+    passed, why = _right(current, candidate)
+    return passed, why if passed else "refused: one of roc_auc / ece / slice_roc_auc / slice_rows fails"'''
+STUFFED_DIAGNOSIS = '''diagnosis = {"stopped_at": record.stopped_at, "failed_check": "slice parity error",
+             "serving_version": int(record.deployed_before["version"])}'''
+
+
 def cases(lab: str = "lab00") -> dict[str, Case]:
     if lab == "lab00":
         return {**cases_lab00(), **escapes(lab), **key_attacks(lab), **messy(lab)}
+    if lab == "lab07":  # four cases: the corpus test's CI time stays about a minute
+        good = _solved(lab)
+        body = "\n".join(good["answer-gate"].splitlines()[1:])
+        stuffed = {**good, "answer-gate": STUFFED_GATE.format(body=body), "answer-diagnosis": STUFFED_DIAGNOSIS}
+        return {"correct": _lab(good, lab), "stuffed_reasons": _lab(stuffed, lab), **key_attacks(lab)}
     good = _solved(lab)
     weak = {"lab01": ("chunks_read_whole_file", "answer-chunks", READ_WHOLE_FILE),
             "lab05": ("session_duck_half", "answer-session", DUCK_SESSION)}[lab]

@@ -11,8 +11,7 @@ from shipml.checks import Context
 from shipml.checks import lab07 as public
 
 RULES = ("roc_auc", "ece", "slice_roc_auc", "slice_size")
-RULE_OF_METRIC = {"roc_auc": "roc_auc", "ece": "ece", "slice_roc_auc": "slice_roc_auc", "slice_rows": "slice_size",
-                  "slice_frauds": "slice_size"}
+SHOWN = {"slice_size": "slice_rows/slice_frauds"}  # how a rule is called in feedback
 # how a reason names each rule (after lower-casing and turning every run of other characters into "_"); the
 # slice's AUC ("slice_roc_auc", "slice AUC", the kit's "slice card_present=False ROC AUC", "card-not-present ROC
 # AUC": up to 3 words between, none of them rows/frauds) is matched, and removed, before the overall AUC
@@ -90,7 +89,7 @@ def evaluate_gate(a: dict, ctx: Context) -> tuple[bool, str]:
         if not named & broken:
             return False, (f"case {i}: the refusal is right, but its reason ({got['reason'][:120]!r}) does not "
                            "name the rule that failed: name its metric")
-        held = sorted(named & {r for r, s in status.items() if s is True})
+        held = sorted(SHOWN.get(r, r) for r in named & {r for r, s in status.items() if s is True})
         if held:
             return False, (f"case {i}: the refusal is right, but its reason ({got['reason'][:120]!r}) also names "
                            f"{', '.join(held)}, which holds there: name the rule that failed, not every rule")
