@@ -471,3 +471,23 @@ def test_lab07_every_record_story_is_judged_and_a_rollback_leaves_the_old_versio
             instant, graded = _grader("lab07", "diagnosis", wrong, seed)
             assert instant.status == "pass" and graded.status == "fail", (seed, wrong)
     assert {lab.record_story(s) for s in (0, 3, 6)} == set(lab.STORIES)
+
+
+@pytest.mark.parametrize("gate", ["missing", "raises", "exits", "not_a_pair"])
+def test_lab07_the_kit_cell_beside_the_gate_never_raises(gate):
+    """gate-vs-kit runs whatever my_gate does (or when its cell failed) and shows only illustrative cases, never
+    the graded ones (so it hands out no verdict of question 1)."""
+    import nbformat
+    import pandas as pd
+
+    lab = importlib.import_module("shipml.checks.lab07")
+    cell = next(c for c in nbformat.read(Path(__file__).parents[1] / "labs" / "lab07_automated_deployment.ipynb",
+                                         as_version=4).cells if c.id == "gate-vs-kit")
+    gates = {"raises": lambda cur, cand: cand["brier"] < 0.05, "exits": lambda cur, cand: sys.exit("bye"),
+             "not_a_pair": lambda cur, cand: True}
+    namespace = {"pd": pd, "lab07": lab, "seed": 0, **({"my_gate": gates[gate]} if gate in gates else {})}
+    exec(compile(cell.source, "gate-vs-kit", "exec"), namespace)  # noqa: S102 (the lab's own cell)
+    shown = [(r["situation"], r["your gate"]) for r in namespace["rows"]]
+    assert len(shown) == len(lab.illustrative_gate_cases()) and all(mine is None for _, mine in shown), shown
+    graded = [cand for _, cand in lab.gate_cases(0)]
+    assert not [c for _, _, c in lab.illustrative_gate_cases() if c in graded]

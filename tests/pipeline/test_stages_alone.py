@@ -85,3 +85,16 @@ def test_train_evaluate_export_alone_then_a_worse_model_is_stopped_at_the_gate(c
     assert "fraud-lr v1, image shipml-serving:x" in out and "stopped at evaluate: gate roc_auc" in out
     assert cli("show", workdir=tmp_path) == 0
     assert "evaluate  failed" in capsys.readouterr().out
+
+
+def test_a_parity_failure_is_named_in_the_record(cli, tmp_path, capsys):
+    """An export beyond its tolerance stops the run, and the record names the failed check ("parity") like the
+    gates do: one reason, no "parity: parity check failed" stutter (lab07 asks students to read it)."""
+    assert cli("train", workdir=tmp_path, parity_tolerance=1e-15) == 0
+    assert cli("evaluate", workdir=tmp_path, parity_tolerance=1e-15) == 0
+    assert cli("export", workdir=tmp_path, parity_tolerance=1e-15) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "export: parity check failed" in err, err
+    stage = last(tmp_path).stage("export")
+    assert [(c["name"], c["passed"]) for c in stage.detail["checks"]] == [("parity", False)]
+    assert stage.reason.startswith("parity check failed")
