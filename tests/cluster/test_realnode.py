@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import subprocess
 import time
+from pathlib import Path
 
 import pytest
 from shipml.cluster import workflow
@@ -24,7 +25,34 @@ from shipml.cluster.session import real_node_reason
 
 pytestmark = [pytest.mark.realpods, pytest.mark.slow]
 
-KUBELET_TUNABLES = ("vm.overcommit_memory", "kernel.panic", "kernel.panic_on_oops")
+KUBELET_TUNABLES = tuple(host.KUBELET_TUNABLES)  # vm.overcommit_memory, kernel.panic, ...
+
+
+class TunableWatch:
+    """Samples the kubelet's kernel tunables every 20 ms in a thread (bounded: at most 10 minutes),
+    so a change that lasted only until the node was Ready is still seen."""
+
+    def __init__(self) -> None:
+        import threading
+
+        self.seen: dict[str, set[str]] = {name: set() for name in KUBELET_TUNABLES}
+        self.samples = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        deadline = time.monotonic() + 600
+        while not self._stop.is_set() and time.monotonic() < deadline:
+            for name in KUBELET_TUNABLES:
+                self.seen[name].add(host.sysctl_path(name).read_text().strip())
+            self.samples += 1
+            self._stop.wait(0.02)
+
+    def stop(self) -> dict[str, set[str]]:
+        self._stop.set()
+        self._thread.join(5)
+        return self.seen
 
 
 @pytest.fixture(scope="module")
@@ -34,8 +62,12 @@ def node_cluster(tmp_path_factory):
         pytest.skip(f"no real node here: {reason}")
     before = host.read_sysctls()
     state = tmp_path_factory.mktemp("lifecycle") / "state"
-    cluster = up(1, state_dir=state, real_node=True, images=())
-    yield cluster, before
+    watch = TunableWatch()
+    try:
+        cluster = up(1, state_dir=state, real_node=True, images=())
+    finally:
+        seen = watch.stop()
+    yield cluster, before, seen, watch.samples
     down(state_dir=state)
 
 
@@ -48,8 +80,20 @@ def pod(name: str, *, tolerate: bool) -> dict:
     return {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name}, "spec": spec}
 
 
+def test_the_kubelet_never_changed_the_hosts_kernel_tunables(node_cluster):
+    """The kubelet finds its values masked in the node's mount namespace, so the host's
+    vm.overcommit_memory (the grader's memory limits) never flips, not even while it starts."""
+    cluster, before, seen, samples = node_cluster
+    assert samples > 50, samples  # the watch really ran through the start
+    assert seen == {name: {before[name]} for name in KUBELET_TUNABLES}, seen
+    kubelet = cluster.pids["kubelet"]
+    its_view = Path(f"/proc/{kubelet}/root/proc/sys/vm/overcommit_memory").read_text().strip()
+    assert its_view == "1"  # what the kubelet reads: the mask
+    assert host.node_address_present(RealNode.from_json(cluster.node).ip)
+
+
 def test_node_is_ready_tainted_and_host_settings_were_put_back(node_cluster):
-    cluster, before = node_cluster
+    cluster, before, _, _ = node_cluster
     node = cluster.kubectl().get_json(f"node/{NODE_NAME}")
     assert {"key": "shipml.io/real-node", "value": "true", "effect": "NoSchedule"} in node["spec"]["taints"]
     assert node["status"]["nodeInfo"]["kubeletVersion"] == "v1.37.2"
@@ -60,7 +104,7 @@ def test_node_is_ready_tainted_and_host_settings_were_put_back(node_cluster):
 
 
 def test_only_pods_that_tolerate_the_taint_land_on_the_real_node(node_cluster):
-    cluster, _ = node_cluster
+    cluster, *_ = node_cluster
     kubectl = cluster.kubectl("default")
     workflow.apply_manifests(kubectl, [pod("on-real", tolerate=True), pod("on-fake", tolerate=False)])
     deadline = time.monotonic() + 120
@@ -82,7 +126,7 @@ def test_only_pods_that_tolerate_the_taint_land_on_the_real_node(node_cluster):
 
 
 def test_down_removes_everything_and_restores_the_host(node_cluster, tmp_path):
-    cluster, before = node_cluster
+    cluster, before, _, _ = node_cluster
     node = RealNode.from_json(cluster.node)
     pids = dict(cluster.pids)
     assert down(state_dir=cluster.state_dir) is True
@@ -90,6 +134,7 @@ def test_down_removes_everything_and_restores_the_host(node_cluster, tmp_path):
     found = leftovers(node)
     assert found["firewall chains"] == {}, found
     assert found["links"] == [] and found["cgroups"] == [] and found["processes"] == [], found
+    assert found["node address"] == [], found
     assert found["mounts"] == [] and found["sysctls changed"] == {}, found
     assert host.read_sysctls() == before
     assert marker_owner() is None
@@ -102,8 +147,6 @@ def test_down_removes_everything_and_restores_the_host(node_cluster, tmp_path):
 
 
 def test_kubelet_config_is_what_this_machine_needs(tmp_path):
-    from pathlib import Path
-
     from shipml.cluster.controlplane.certs import Certificates
     from shipml.cluster.realnode.node import cni_config, containerd_config, kube_proxy_config, kubelet_config
 

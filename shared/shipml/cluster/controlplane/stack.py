@@ -157,8 +157,10 @@ def component_args(cluster: FakeCluster, certs: Certificates, ports: dict[str, i
     }
 
 
-def start(cluster: FakeCluster, name: str, args: list[str], exe: str | None = None) -> None:
-    """Start one component in its own session (it outlives this Python), logging to a file."""
+def start(cluster: FakeCluster, name: str, args: list[str], exe: str | None = None,
+          preexec=None) -> None:
+    """Start one component in its own session (it outlives this Python), logging to a file;
+    `preexec` runs in the child before exec (the real node's mount namespace)."""
     log = cluster.state_dir / "logs" / f"{name}.log"
     print(f"  starting {name} (log: {log})", flush=True)
     if exe is not None:
@@ -169,6 +171,7 @@ def start(cluster: FakeCluster, name: str, args: list[str], exe: str | None = No
         process = subprocess.Popen(
             [exe or str(versions.bin_dir() / name), *args], stdout=out, stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL, cwd=cluster.state_dir, start_new_session=True,
+            preexec_fn=preexec,
         )
     cluster.pids[name] = process.pid
     cluster.save()
@@ -186,8 +189,12 @@ def wait_until(what: str, ready, timeout: float, cluster: FakeCluster, log: str)
 
 
 def log_tail(cluster: FakeCluster, name: str) -> str:
+    """The line that says why: the last error line (a Go program that panics or prints its usage
+    ends with a stack or flag list, not the reason), else the last line."""
     lines = (cluster.state_dir / "logs" / f"{name}.log").read_text(errors="replace").splitlines()
-    return lines[-1].strip() if lines else "(empty log)"
+    errors = [line for line in lines if line.startswith(("Error:", "error:", "E", "F", "panic:"))
+              and not line.startswith(("Examples", "Environment"))]
+    return (errors or lines or ["(empty log)"])[-1].strip()
 
 
 def http_ok(url: str, **kwargs) -> bool:
@@ -243,11 +250,12 @@ def up(nodes: int = 3, *, state_dir: Path | None = None, build: bool = True,
         if reason:
             raise ShipmlError(f"no real node here: {reason}")
         if node_build.missing_node_binaries():
-            if not build:
+            if build:
+                node_build.build_node()
+            elif node_build.missing_node_binaries(required_only=True):
                 raise ShipmlError("real-node binaries missing: "
-                                  f"{', '.join(node_build.missing_node_binaries())}; "
+                                  f"{', '.join(node_build.missing_node_binaries(required_only=True))}; "
                                   "run `shipml cluster build-node`")
-            node_build.build_node()
     if missing_binaries():
         if not build:
             raise ShipmlError(f"control-plane binaries missing: {', '.join(missing_binaries())}; "
