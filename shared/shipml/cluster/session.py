@@ -88,17 +88,18 @@ REAL_NODE_SWITCH = "SHIPML_REAL_NODE"
 
 
 def real_node_reason() -> str | None:
-    """Why the kit's real node cannot run here (None when it can). Chosen automatically only when
-    $SHIPML_REAL_NODE=1: it has not yet run end to end on the CI machine (`shipml cluster up
-    --real-node` works without the switch)."""
+    """Why the kit's real node cannot run here (None when it can). On by default wherever it can:
+    root, containerd/runc/CNI plugins, cgroups, a private mount namespace, the programs cached or Go
+    to build them, and no other real node running on the machine (one at a time).
+    $SHIPML_REAL_NODE=0 turns it off (notebooks, labs and tests then use fake nodes or skip)."""
     import os
 
     from shipml.cluster.controlplane import unavailable_reason as controlplane_reason
     from shipml.cluster.realnode import missing_node_binaries, unavailable_reason
+    from shipml.cluster.realnode.node import busy_reason
 
-    if os.environ.get(REAL_NODE_SWITCH) != "1":
-        return f"not switched on ({REAL_NODE_SWITCH}=1 makes notebooks, labs and tests use it)"
-
+    if os.environ.get(REAL_NODE_SWITCH) == "0":
+        return f"switched off ({REAL_NODE_SWITCH}=0)"
     reason = unavailable_reason() or controlplane_reason()
     if reason is None and missing_node_binaries():
         from shipml.cluster.controlplane.build import find_go
@@ -107,7 +108,7 @@ def real_node_reason() -> str | None:
             find_go()
         except ShipmlError as exc:
             reason = f"the real-node programs are not built and cannot be: {exc}"
-    return reason
+    return reason or busy_reason()
 
 
 def open_cluster(use_kind: str = "auto", nodes: int = 3, real_node: str = "auto",
