@@ -87,6 +87,18 @@ def kind_reachable(name: str = kind.CLUSTER_NAME) -> bool:
 REAL_NODE_SWITCH = "SHIPML_REAL_NODE"
 
 
+def busy_reason() -> str | None:
+    """Why another real node blocks a new one (None when none runs): one per machine, since they
+    would share the bridge, the node address and the firewall chains."""
+    from shipml.cluster.controlplane import running
+    from shipml.cluster.realnode.node import marker_owner
+
+    owner = marker_owner()
+    if owner is None or running(owner) is None:
+        return None
+    return f"another real node runs on this machine (state {owner}); one at a time"
+
+
 def real_node_reason() -> str | None:
     """Why the kit's real node cannot run here (None when it can). On by default wherever it can:
     root, containerd/runc/CNI plugins, cgroups, a private mount namespace, the programs cached or Go
@@ -96,8 +108,6 @@ def real_node_reason() -> str | None:
 
     from shipml.cluster.controlplane import unavailable_reason as controlplane_reason
     from shipml.cluster.realnode import missing_node_binaries, unavailable_reason
-    from shipml.cluster.realnode.node import busy_reason
-
     if os.environ.get(REAL_NODE_SWITCH) == "0":
         return f"switched off ({REAL_NODE_SWITCH}=0)"
     reason = unavailable_reason() or controlplane_reason()

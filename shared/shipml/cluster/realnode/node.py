@@ -326,17 +326,6 @@ def marker_owner() -> Path | None:
         return None
 
 
-def busy_reason() -> str | None:
-    """Why another real node blocks this one (None when none runs): one per machine, since they
-    would share the bridge, the node address and the firewall chains."""
-    from shipml.cluster.controlplane.stack import running
-
-    owner = marker_owner()
-    if owner is None or running(owner) is None:
-        return None
-    return f"another real node runs on this machine (state {owner}); one at a time"
-
-
 def node_args(cluster, node: RealNode, certs: Certificates, node_certs: dict, cni_dir: str,
               server: str) -> dict[str, list[str]]:
     """Write every config file; return the command-line flags of each node program, in start order."""
