@@ -6,12 +6,13 @@ from __future__ import annotations
 
 import json
 import subprocess
+import sys
 import time
 from pathlib import Path
 
 import pytest
-from shipml.cluster import workflow
-from shipml.cluster.controlplane import down, running, up
+from shipml.cluster import reaper, workflow
+from shipml.cluster.controlplane import down, running
 from shipml.cluster.realnode import host
 from shipml.cluster.realnode.images import PAUSE_IMAGE
 from shipml.cluster.realnode.node import (
@@ -61,14 +62,31 @@ def node_cluster(tmp_path_factory):
     if reason:
         pytest.skip(f"no real node here: {reason}")
     before = host.read_sysctls()
-    state = tmp_path_factory.mktemp("lifecycle") / "state"
+    base = tmp_path_factory.mktemp("lifecycle")
+    state = base / "fake-cluster"  # where the CLI puts it under $SHIPML_STATE_DIR
     watch = TunableWatch()
-    try:
-        cluster = up(1, state_dir=state, real_node=True, images=())
+    try:  # the command a student types (its own state folder: never a parallel run's)
+        done = subprocess.run([*SHIPML, "cluster", "up", "--real-node", "--fake-nodes", "--nodes", "1",
+                               "--image", "shipml-serving:0.1.0"], env=cli_env(base),
+                              capture_output=True, text=True, timeout=600)
     finally:
         seen = watch.stop()
+    reaper.spawn(state)  # a pytest killed (CI timeout) must not leave a real node behind
+    cluster = running(state)
+    if cluster is None:
+        down(state_dir=state)
+        pytest.fail(f"`shipml cluster up --real-node` failed: {done.stdout[-2000:]} {done.stderr[-2000:]}")
     yield cluster, before, seen, watch.samples
     down(state_dir=state)
+
+
+SHIPML = [str(Path(sys.executable).with_name("shipml"))]
+
+
+def cli_env(base: Path) -> dict[str, str]:
+    import os
+
+    return {**os.environ, "SHIPML_STATE_DIR": str(base)}
 
 
 def pod(name: str, *, tolerate: bool) -> dict:
@@ -129,7 +147,10 @@ def test_down_removes_everything_and_restores_the_host(node_cluster, tmp_path):
     cluster, before, _, _ = node_cluster
     node = RealNode.from_json(cluster.node)
     pids = dict(cluster.pids)
-    assert down(state_dir=cluster.state_dir) is True
+    done = subprocess.run([*SHIPML, "cluster", "down"], env=cli_env(cluster.state_dir.parent),
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert "real node host cleanup" in done.stdout and "cluster removed" in done.stdout, done.stdout
     assert running(cluster.state_dir) is None
     found = leftovers(node)
     assert found["firewall chains"] == {}, found

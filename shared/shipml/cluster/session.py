@@ -12,7 +12,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from shipml.cluster import kind
+from shipml.cluster import kind, reaper
 from shipml.cluster.controlplane import FakeCluster, down, up
 from shipml.cluster.kubectl import Kubectl
 from shipml.errors import ShipmlError
@@ -136,11 +136,13 @@ def open_cluster(use_kind: str = "auto", nodes: int = 3, real_node: str = "auto"
         state = Path(tempfile.mkdtemp(prefix="shipml-real-node-")) / "state"
         session = ClusterSession("real-node", fake=up(0, state_dir=state, real_node=True, images=images))
         atexit.register(session.close)  # a kernel that stops early still tears the node down
+        reaper.spawn(state)  # and one killed before its atexit handler finished, too
     else:
         reason = real_node_reason() if real_node != "no" else "real_node='no'"
         print(f"No kind cluster, no real node ({reason}): fake nodes")
         state = Path(tempfile.mkdtemp(prefix="shipml-fake-cluster-")) / "state"
         session = ClusterSession("fake-nodes", fake=up(nodes, state_dir=state))
         atexit.register(session.close)  # a kernel that stops early still removes it
+        reaper.spawn(state)  # and one killed before its atexit handler finished, too
     print(f"Using: {session.describe()}")
     return session
