@@ -29,7 +29,7 @@ LAB_ENV := JUPYTER_CONFIG_PATH=$(CURDIR)/jupyter \
            JUPYTER_RUNTIME_DIR=$(CURDIR)/build/jupyter/runtime \
            JUPYTER_PLATFORM_DIRS=1
 
-.PHONY: install lab test lint labs notebooks unit clean git-filters
+.PHONY: install lab test lint labs notebooks browser unit clean git-filters
 
 install: $(STAMP) $(KERNEL) git-filters
 
@@ -76,15 +76,24 @@ notebooks: install
 	$(TEST_ENV) $(BIN)/pytest -p no:cacheprovider --nbval-lax --nbval-kernel-name shipml \
 	    --nbval-cell-timeout 900 build/nbval
 
+# UNIT_ARGS passes more to pytest, e.g. make unit UNIT_ARGS="-k serving -x"
+UNIT_ARGS ?=
 unit: install
 	mkdir -p build/home
-	$(TEST_ENV) $(BIN)/pytest --durations=15 tests
+	$(TEST_ENV) $(BIN)/pytest --durations=25 $(UNIT_ARGS) tests
 
+# Every notebook and lab run from JupyterLab's Run menu in headless Chromium (tests/browser).
+browser: install
+	mkdir -p build/home
+	$(TEST_ENV) $(BIN)/pytest --durations=25 tests/browser
+
+# The notebooks under nbval and the browser run are independent (each its own kernels, ports and scratch
+# folders), so they run side by side on two cores; -Otarget keeps each one's output in one piece.
 test: install
 	$(BIN)/ruff check .
 	$(BIN)/shipml labs build --check
-	$(MAKE) --no-print-directory notebooks
-	$(MAKE) --no-print-directory unit
+	$(MAKE) --no-print-directory -j2 -Otarget notebooks browser
+	$(MAKE) --no-print-directory unit UNIT_ARGS="--ignore=tests/browser"
 
 clean:
 	rm -rf build .pytest_cache .ruff_cache

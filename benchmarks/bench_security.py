@@ -33,6 +33,10 @@ import tempfile
 import time
 from pathlib import Path
 
+from shipml.net import free_port
+from shipml.processes import stop_process
+from shipml.waiting import wait_until
+
 ROOT = Path(__file__).resolve().parent.parent
 CONFIGS = ("plain", "key", "key+signed", "key+ratelimit", "key+tls")
 KEY = "bench-key-5c2a91e0d7"
@@ -49,13 +53,6 @@ done = function(summary, latency, requests)
 end
 """
 
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def prepare(workdir: Path, rows: int) -> dict[str, Path]:
@@ -110,28 +107,17 @@ def start(config: str, paths: dict[str, Path], log: Path) -> tuple[subprocess.Po
         proc = subprocess.Popen([sys.executable, "-m", "shipml", "serve", "--models", str(paths["repo"]),
                                  "--port", str(port)], stdout=f, stderr=subprocess.STDOUT,
                                 env={**os.environ, **env, "PYTHONUNBUFFERED": "1"}, start_new_session=True)
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
+    def ready() -> bool:
         if proc.poll() is not None:
             raise RuntimeError(f"{config}: the server exited: {log.read_text()[-1500:]}")
-        try:
-            if httpx.get(f"{base}/v2/health/ready", verify=verify, timeout=1).status_code == 200:
-                return proc, base, time.perf_counter() - started
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.02)
-    stop(proc)
-    raise RuntimeError(f"{config}: not ready within 90 s")
+        return httpx.get(f"{base}/v2/health/ready", verify=verify, timeout=1).status_code == 200
 
-
-def stop(proc: subprocess.Popen) -> None:
-    if proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, 9)
-            proc.wait(5)
+    try:
+        wait_until(ready, 90, interval=0.02, what=f"{config}: the server", retry_on=(httpx.HTTPError,))
+    except BaseException:
+        stop_process(proc)
+        raise
+    return proc, base, time.perf_counter() - started
 
 
 def wrk(url: str, script: Path, connections: int, seconds: float) -> dict:
@@ -153,7 +139,7 @@ def measure(config: str, paths: dict[str, Path], seconds: float, connections: in
         wrk(f"{base}/predict", script, connections, min(2.0, seconds))  # warm-up
         row = wrk(f"{base}/predict", script, connections, seconds)
     finally:
-        stop(proc)
+        stop_process(proc)
     return {"config": config, "connections": connections, "ready_s": ready_s, **row}
 
 
@@ -162,7 +148,7 @@ def startup_times(paths: dict[str, Path], n: int, workdir: Path) -> dict[str, fl
     for _ in range(n):
         for config in times:
             proc, _, seconds = start(config, paths, workdir / f"startup-{config}.log")
-            stop(proc)
+            stop_process(proc)
             times[config].append(seconds)
     return {c: statistics.median(v) for c, v in times.items()}
 

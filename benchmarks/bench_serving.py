@@ -42,7 +42,9 @@ import time
 from pathlib import Path
 
 from shipml.net import free_port
+from shipml.processes import stop_process
 from shipml.timing import measurement_context
+from shipml.waiting import wait_until
 
 ROOT = Path(__file__).resolve().parent.parent
 APPS = ("seed", "kit-sklearn", "kit-onnx", "floor")
@@ -156,31 +158,21 @@ def start(app: str, bundles: dict[str, Path], port: int, log: Path, baselines: d
         proc = subprocess.Popen(cmd, stdout=f, stderr=subprocess.STDOUT, env=env, start_new_session=True)
     import httpx
 
-    deadline = time.monotonic() + 90
     body = json.dumps(sample_record())
-    while time.monotonic() < deadline:
+
+    def answers() -> bool:
         if proc.poll() is not None:
             raise RuntimeError(f"{app} exited while starting: {log.read_text()[-2000:]}")
-        try:
-            r = httpx.post(f"http://127.0.0.1:{port}/predict", content=body,
-                           headers={"content-type": "application/json"}, timeout=2)
-            if r.status_code == 200:
-                return proc
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    stop(proc)
-    raise RuntimeError(f"{app} did not answer within 90 s: {log.read_text()[-2000:]}")
+        return httpx.post(f"http://127.0.0.1:{port}/predict", content=body,
+                          headers={"content-type": "application/json"}, timeout=2).status_code == 200
 
-
-def stop(proc: subprocess.Popen) -> None:
-    if proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, 9)
-            proc.wait(5)
+    try:
+        wait_until(answers, 90, interval=0.2, what=f"{app}'s /predict", retry_on=(httpx.HTTPError,),
+                   detail=lambda: log.read_text()[-2000:])
+    except BaseException:
+        stop_process(proc)
+        raise
+    return proc
 
 
 # ---- load generators -----------------------------------------------------------------------------
@@ -315,7 +307,7 @@ def measure(app: str, bundles: dict[str, Path], connections: list[int], seconds:
                     row["health_max_ms"] = probe[-1]
                 rows.append(row)
     finally:
-        stop(proc)
+        stop_process(proc)
     return rows
 
 

@@ -2,11 +2,10 @@
 # Debian's chromium for the serving tests: /docs must render offline in a real browser
 # (Python playwright drives /usr/bin/chromium; no browser download). Idempotent.
 set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
 if command -v chromium >/dev/null 2>&1; then
     echo "chromium: $(chromium --version 2>/dev/null || echo present)"
     exit 0
 fi
-export DEBIAN_FRONTEND=noninteractive
-apt-get update -qq
-apt-get install -y -qq --no-install-recommends chromium fonts-liberation >/dev/null
+apt_install chromium fonts-liberation
 echo "chromium: $(chromium --version 2>/dev/null || echo installed)"

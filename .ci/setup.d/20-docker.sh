@@ -15,7 +15,7 @@
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."  # the repository root, wherever we are called from
-log() { printf '[20-docker] %s\n' "$*"; }
+source .ci/lib.sh
 started=$SECONDS
 
 dockerd_log=${SHIPML_DOCKERD_LOG:-/var/log/dockerd.log}
@@ -24,28 +24,6 @@ base_image=${SHIPML_BASE_IMAGE:-python:3.11-slim}
 ca_bundle=${SHIPML_CA_BUNDLE:-/etc/ssl/certs/ca-certificates.crt}
 
 engine_answers() { timeout 10 docker info >/dev/null 2>&1; }
-
-apt_updated=0
-apt_update_once() {
-    ((apt_updated)) && return 0
-    log "apt-get update"
-    apt-get update -q >/dev/null
-    apt_updated=1
-}
-
-apt_install() {
-    # Install only the packages that are missing; `apt-get update` at most once per run.
-    local missing=()
-    for pkg in "$@"; do
-        dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' \
-            || missing+=("$pkg")
-    done
-    ((${#missing[@]})) || return 0
-    apt_update_once
-    log "installing ${missing[*]}"
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}" \
-        >/dev/null
-}
 
 has_candidate() {
     # True when Debian's archive offers the package (the compose v2 plugin is not in bookworm).

@@ -13,7 +13,7 @@
 # toolchain is fetched from the Go proxy (it serves Go toolchains as modules).
 set -euo pipefail
 
-log() { printf '[30-controlplane] %s\n' "$*"; }
+source "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
 started=$SECONDS
 
 cache=${SHIPML_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/shipml}
@@ -21,18 +21,6 @@ python=.venv/bin/python
 go_toolchain=$("$python" -c 'from shipml.cluster.controlplane import versions; print(versions.GO_TOOLCHAIN)')
 goproxy=${GOPROXY:-https://proxy.golang.org}
 goproxy=${goproxy%%,*}
-
-apt_install() {
-    local missing=()
-    for pkg in "$@"; do
-        dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' \
-            || missing+=("$pkg")
-    done
-    ((${#missing[@]})) || return 0
-    log "installing ${missing[*]}"
-    apt-get update -q >/dev/null
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null
-}
 
 command -v openssl >/dev/null && command -v curl >/dev/null || apt_install openssl curl ca-certificates
 if ! command -v kubectl >/dev/null; then

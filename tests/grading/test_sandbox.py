@@ -172,7 +172,7 @@ def test_wall_clock_kills_kernel_and_escaped_children(tmp_path, box):
     """)
     before = {p.pid for p in psutil.process_iter()}
     started = time.monotonic()
-    run = run_worker(_job(tmp_path, code, cell_timeout=2), tmp_path / "job", 40, box)
+    run = run_worker(_job(tmp_path, code, cell_timeout=2), tmp_path / "job", 20, box)
     assert run.wall_timeout and time.monotonic() - started < 100
     time.sleep(1)
     new = [p for p in psutil.process_iter(["cmdline", "status"]) if p.pid not in before

@@ -13,7 +13,6 @@ from __future__ import annotations
 import atexit
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -23,6 +22,7 @@ from typing import Any
 
 from shipml.errors import ShipmlError
 from shipml.net import free_port
+from shipml.processes import stop_process
 from shipml.waiting import wait_until
 
 _RUNNING: weakref.WeakSet[BackgroundServer] = weakref.WeakSet()
@@ -99,14 +99,7 @@ class BackgroundServer:
         _RUNNING.discard(self)
         if proc is None:
             return None
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)  # its own session: the workers go too
-                proc.wait(5)
-        return proc.returncode
+        return stop_process(proc, timeout)
 
     def logs(self, tail: int | None = None) -> str:
         text = self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
