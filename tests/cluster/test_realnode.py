@@ -143,6 +143,21 @@ def test_only_pods_that_tolerate_the_taint_land_on_the_real_node(node_cluster):
     assert kubectl.run("logs", "on-real", check=False).returncode == 0
 
 
+def test_a_second_real_node_is_refused_while_one_runs(node_cluster, tmp_path):
+    """One per machine: a second start (another notebook, the browser test beside nbval) is refused
+    at once with RealNodeBusy, before it starts anything, and never tears down the running one."""
+    from shipml.cluster.controlplane import up
+    from shipml.cluster.realnode.node import RealNodeBusy, busy_reason
+
+    cluster, *_ = node_cluster
+    assert "a real node already runs" in (real_node_reason() or "") and busy_reason() is not None
+    started = time.monotonic()
+    with pytest.raises(RealNodeBusy, match="already runs"):
+        up(0, state_dir=tmp_path / "state", real_node=True, build=False)
+    assert time.monotonic() - started < 10
+    assert running(cluster.state_dir) is not None and marker_owner() == cluster.state_dir
+
+
 def test_down_removes_everything_and_restores_the_host(node_cluster, tmp_path):
     cluster, before, _, _ = node_cluster
     node = RealNode.from_json(cluster.node)

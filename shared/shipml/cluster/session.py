@@ -87,18 +87,6 @@ def kind_reachable(name: str = kind.CLUSTER_NAME) -> bool:
 REAL_NODE_SWITCH = "SHIPML_REAL_NODE"
 
 
-def busy_reason() -> str | None:
-    """Why another real node blocks a new one (None when none runs): one per machine, since they
-    would share the bridge, the node address and the firewall chains."""
-    from shipml.cluster.controlplane import running
-    from shipml.cluster.realnode.node import marker_owner
-
-    owner = marker_owner()
-    if owner is None or running(owner) is None:
-        return None
-    return f"another real node runs on this machine (state {owner}); one at a time"
-
-
 def real_node_reason() -> str | None:
     """Why the kit's real node cannot run here (None when it can). On by default wherever it can:
     root, containerd/runc/CNI plugins, cgroups, a private mount namespace, the programs cached or Go
@@ -108,6 +96,7 @@ def real_node_reason() -> str | None:
 
     from shipml.cluster.controlplane import unavailable_reason as controlplane_reason
     from shipml.cluster.realnode import missing_node_binaries, unavailable_reason
+    from shipml.cluster.realnode.node import busy_reason
     if os.environ.get(REAL_NODE_SWITCH) == "0":
         return f"switched off ({REAL_NODE_SWITCH}=0)"
     reason = unavailable_reason() or controlplane_reason()
@@ -121,6 +110,25 @@ def real_node_reason() -> str | None:
     return reason or busy_reason()
 
 
+def _real_node_session(images: tuple[str, ...], fall_back: bool) -> ClusterSession | None:
+    """The kit's control plane with a real node, torn down at exit; None (with `fall_back`) when
+    another real node started first on this machine."""
+    from shipml.cluster.realnode.node import RealNodeBusy
+
+    state = Path(tempfile.mkdtemp(prefix="shipml-real-node-")) / "state"
+    try:
+        session = ClusterSession("real-node", fake=up(0, state_dir=state, real_node=True, images=images))
+    except RealNodeBusy as exc:
+        shutil.rmtree(state.parent, ignore_errors=True)
+        if not fall_back:
+            raise
+        print(f"No real node: {exc}")
+        return None
+    atexit.register(session.close)  # a kernel that stops early still tears the node down
+    reaper.spawn(state)  # and one killed before its atexit handler finished, too
+    return session
+
+
 def open_cluster(use_kind: str = "auto", nodes: int = 3, real_node: str = "auto",
                  images: tuple[str, ...] = RELEASE_IMAGES) -> ClusterSession:
     """"auto": kind when reachable, else the real node when this machine can run it, else the
@@ -128,17 +136,15 @@ def open_cluster(use_kind: str = "auto", nodes: int = 3, real_node: str = "auto"
     alone (fake nodes are for the fake flavour), with `images` imported from Docker."""
     if use_kind not in ("auto", "yes", "no") or real_node not in ("auto", "yes", "no"):
         raise ShipmlError(f"use_kind and real_node take 'auto', 'yes' or 'no', not {use_kind!r}/{real_node!r}")
+    session = None
     if use_kind != "no" and kind_reachable():
         session = ClusterSession("kind", context=kind.kind_context())
     elif use_kind == "yes":
         raise ShipmlError("no reachable kind cluster named 'shipml': run `shipml cluster create`")
     elif real_node != "no" and (real_node == "yes" or real_node_reason() is None):
-        state = Path(tempfile.mkdtemp(prefix="shipml-real-node-")) / "state"
-        session = ClusterSession("real-node", fake=up(0, state_dir=state, real_node=True, images=images))
-        atexit.register(session.close)  # a kernel that stops early still tears the node down
-        reaper.spawn(state)  # and one killed before its atexit handler finished, too
-    else:
-        reason = real_node_reason() if real_node != "no" else "real_node='no'"
+        session = _real_node_session(images, fall_back=real_node == "auto")
+    if session is None:
+        reason = (real_node_reason() or "another real node took it first") if real_node != "no" else "real_node='no'"
         print(f"No kind cluster, no real node ({reason}): fake nodes")
         state = Path(tempfile.mkdtemp(prefix="shipml-fake-cluster-")) / "state"
         session = ClusterSession("fake-nodes", fake=up(nodes, state_dir=state))

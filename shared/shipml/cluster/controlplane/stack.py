@@ -3,6 +3,7 @@ kube-scheduler and kwok, all on 127.0.0.1, as background processes owned by a st
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
 import ssl
@@ -270,11 +271,19 @@ def up(nodes: int = 3, *, state_dir: Path | None = None, build: bool = True,
     cluster.fake_nodes = nodes
     if nodes == 0:
         cluster.components.remove("kwok")
-    try:
-        bring_up(cluster, ports, nodes, timeout, started, real_node, images)
-    except BaseException:
-        down(state_dir=state_dir, quiet=True)
-        raise
+    lock = contextlib.nullcontext()
+    if real_node:
+        from shipml.cluster.realnode.node import busy_owner, machine_lock
+
+        lock = machine_lock()  # one real node starts at a time (RealNodeBusy otherwise)
+    with lock:
+        if real_node:
+            busy_owner()  # one that already runs: RealNodeBusy before starting a control plane
+        try:
+            bring_up(cluster, ports, nodes, timeout, started, real_node, images)
+        except BaseException:
+            down(state_dir=state_dir, quiet=True)
+            raise
     return cluster
 
 

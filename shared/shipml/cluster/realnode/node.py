@@ -16,6 +16,8 @@ import os
 import shutil
 import socket
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -318,6 +320,63 @@ def apiservice_available(kubectl: Kubectl) -> bool:
     return any(c["type"] == "Available" and c["status"] == "True" for c in conditions)
 
 
+START_LOCK = Path("/run/shipml-realnode.lock")
+
+
+class RealNodeBusy(ShipmlError):
+    """Another real node runs, or is starting, on this machine (one at a time)."""
+
+
+@contextmanager
+def machine_lock() -> Iterator[None]:
+    """Held while a real node starts, until its marker names it and its processes run: two
+    notebooks opening a cluster at once (nbval beside the browser test) never both start one, and
+    neither mistakes the other's half-started node for a crashed one and tears it down."""
+    import fcntl
+
+    fd = os.open(START_LOCK, os.O_CREAT | os.O_RDWR, 0o600)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise RealNodeBusy("another real node is starting on this machine (one at a time)") from None
+        yield
+    finally:
+        os.close(fd)  # releases the lock (so does the process dying)
+
+
+def owner_alive(state_dir: Path) -> bool:
+    """Whether any process recorded in a cluster's state folder still runs."""
+    try:
+        data = json.loads((state_dir / "state.json").read_text())
+    except (OSError, ValueError):
+        return False
+    exes = data.get("exes", {})
+    return any(own_process(name, pid, exes.get(name)) for name, pid in data.get("pids", {}).items())
+
+
+def busy_owner() -> None:
+    """RealNodeBusy if the machine's real node (the marker's) still runs."""
+    owner = marker_owner()
+    if owner is not None and owner_alive(owner):
+        raise RealNodeBusy(f"a real node already runs on this machine (state {owner}); "
+                           f"stop it with `shipml cluster down` (SHIPML_STATE_DIR={owner.parent})")
+
+
+def busy_reason() -> str | None:
+    """Why another real node blocks a new one (None when none runs or starts)."""
+    try:
+        with machine_lock():
+            pass
+    except RealNodeBusy as exc:
+        return str(exc)
+    try:
+        busy_owner()
+    except RealNodeBusy as exc:
+        return str(exc)
+    return None
+
+
 def marker_owner() -> Path | None:
     """The state folder of the real node this machine runs (or ran and did not clean up)."""
     try:
@@ -379,9 +438,7 @@ def start_node(cluster, certs: Certificates, *, tainted: bool, preload: list[str
     are the stack's (passed in: the stack imports this module, not the other way round)."""
     owner = marker_owner()
     if owner is not None and owner != cluster.state_dir:
-        if running(owner) is not None:
-            raise ShipmlError(f"a real node already runs on this machine (state {owner}); "
-                              f"stop it with `shipml cluster down` (SHIPML_STATE_DIR={owner.parent})")
+        busy_owner()
         print(f"  cleaning up after a real node that was not stopped (state {owner})")
         if not down(state_dir=owner, quiet=True):  # its state is gone: sweep the host anyway
             cleanup_host(RealNode(owner, node_ip(), Path("/nonexistent"), False))
