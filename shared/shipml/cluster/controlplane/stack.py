@@ -353,7 +353,8 @@ def down(*, state_dir: Path | None = None, quiet: bool = False) -> bool:
                     print(f"  stopping {name} (pid {pid})")
                 process.terminate()
                 processes.append(process)
-    _, still_alive = psutil.wait_procs(processes, timeout=10)
+    # 5 s, then SIGKILL: the state is deleted next, and kube-apiserver can take 30 s+ to drain
+    _, still_alive = psutil.wait_procs(processes, timeout=5)
     for process in still_alive:
         process.kill()
     psutil.wait_procs(still_alive, timeout=5)
