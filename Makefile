@@ -29,7 +29,7 @@ LAB_ENV := JUPYTER_CONFIG_PATH=$(CURDIR)/jupyter \
            JUPYTER_RUNTIME_DIR=$(CURDIR)/build/jupyter/runtime \
            JUPYTER_PLATFORM_DIRS=1
 
-.PHONY: install lab test lint labs notebooks browser unit clean git-filters
+.PHONY: install lab test lint labs notebooks browser unit clean git-filters base-image
 
 install: $(STAMP) $(KERNEL) git-filters
 
@@ -97,3 +97,9 @@ test: install
 
 clean:
 	rm -rf build .pytest_cache .ruff_cache
+
+# The local python:3.11-slim the images build FROM, made without any registry (Debian's debootstrap; root):
+# what a fresh machine or the tag workflow (.github/workflows/model-pipeline.yml) runs before `shipml pipeline build`.
+base-image: install
+	command -v debootstrap >/dev/null || { apt-get update -q && apt-get install -y -q --no-install-recommends debootstrap; }
+	$(BIN)/shipml docker base-image

@@ -79,3 +79,19 @@ def refused_port() -> Iterator[int]:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         yield sock.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def fake_cluster(tmp_path_factory):
+    """A real control plane with 3 kwok fake nodes, in its own state folder; always torn down."""
+    from shipml.cluster.controlplane import build_controlplane, down, missing_binaries, unavailable_reason, up
+
+    reason = unavailable_reason()
+    if reason:
+        pytest.skip(reason)
+    if missing_binaries():  # normally done by .ci/setup.d/30-controlplane.sh
+        build_controlplane()
+    state = tmp_path_factory.mktemp("fake-cluster") / "state"
+    cluster = up(3, state_dir=state, build=False)
+    yield cluster
+    down(state_dir=state)

@@ -222,7 +222,7 @@ def test_lab05_session_must_answer_the_models_probabilities():
 
 # ---- answer keys live with the grader; the kernel's package has none ---------------------------------
 
-LABS = [f"lab0{n}" for n in range(6)]
+LABS = [f"lab0{n}" for n in range(6)] + ["lab07"]
 
 
 def test_checks_never_import_the_grader():
@@ -323,3 +323,90 @@ def test_every_reflection_has_a_model_answer_only_in_the_solution(lab):
     first = solution.cells[0].source
     assert "Learning objectives" in first and "How you are checked" in first
     assert any(c.source.startswith("## Recap") for c in solution.cells[-4:] if c.cell_type == "markdown")
+
+
+# ---- lab07: the gate's key agrees with the pipeline's gates; the canary needs real separation ----------
+
+def test_lab07_gate_key_follows_the_pipelines_gates():
+    """Where every metric is present, the answer key's verdict is the pipeline's check_gates verdict (the lab's
+    rules are the kit's gates); missing metrics, which check_gates cannot take, the key refuses (fail closed)."""
+    from shipml.pipeline.config import Gates
+    from shipml.pipeline.gates import check_gates
+
+    key, lab = keys.module("lab07"), importlib.import_module("shipml.checks.lab07")
+    compared = 0
+    for seed in range(5):
+        for current, candidate in lab.gate_cases(seed):
+            rule = key.expected_gate(current, candidate)
+            if set(lab.METRICS) - set(candidate):
+                assert rule is not None
+                continue
+            kit = check_gates({"brier": 0.01, "slice_frauds": 50.0, **candidate}, current, Gates())
+            assert (rule is None) == all(g.passed for g in kit), (current, candidate, rule, kit)
+            compared += 1
+    assert compared >= 40
+
+
+def test_lab07_a_gate_that_forgets_nan_passes_instantly_but_not_when_graded():
+    def careless(current, candidate):  # the lab's rules, but NaN and missing keys slip through
+        for key in ("roc_auc", "ece", "slice_roc_auc", "slice_rows"):
+            if key not in candidate:
+                return False, f"{key} missing"
+        if candidate["slice_rows"] < 200:
+            return False, "slice_rows too few"
+        floor = 0.70 if current is None else max(0.70, current["roc_auc"] - 0.01)
+        if candidate["roc_auc"] < floor:
+            return False, "roc_auc too low"
+        if candidate["ece"] > 0.03:
+            return False, "ece too high"
+        if current is not None and candidate["slice_roc_auc"] < current["slice_roc_auc"] - 0.03:
+            return False, "slice_roc_auc too low"
+        return True, "ok"
+
+    instant, graded = _grader("lab07", "gate", careless)
+    assert instant.status == "pass" and graded.status == "fail", graded.message
+    assert "break the rules" in graded.message
+
+
+def test_lab07_bounds_at_the_last_decimal_fail_on_other_hours():
+    """The defaults promote the bad candidate; bounds halfway between the two candidates pass on every hour the
+    grader replays; bounds a hair above the good candidate's value pass instantly but mostly fail there
+    (latencies and scores vary from hour to hour; error counts are the versions' own)."""
+    from shipml.release.analysis import CanaryBounds, analyse
+
+    lab = importlib.import_module("shipml.checks.lab07")
+    refused, tried = 0, 0
+    for seed in range(12):
+        traffic = lab.canary_traffic(seed)
+        good, bad = ({c.name: c.value for c in analyse(traffic["stable"], traffic[n], CanaryBounds()).checks}
+                     for n in ("good", "bad"))
+        assert not lab.judge_bounds(CanaryBounds().model_dump(), seed)[0]  # the defaults promote the bad one
+        flaw = lab.bad_flaw(seed)
+        field = {"errors": "max_error_increase", "latency": "max_latency_ratio", "scores": "max_score_shift"}[flaw]
+        offset = traffic["stable"].error_ratio if flaw == "errors" else 0.0
+        halfway = CanaryBounds(**{field: (good[flaw] + bad[flaw]) / 2 - offset})
+        assert _grader("lab07", "bounds", halfway, seed)[1].status == "pass", (seed, flaw)
+        if flaw == "errors":
+            continue
+        hair = CanaryBounds(**{field: good[flaw] + (0.001 if flaw == "latency" else 1e-6)})  # latency: 3 decimals
+        instant, graded = _grader("lab07", "bounds", hair, seed)
+        assert instant.status == "pass", instant.message
+        tried, refused = tried + 1, refused + (graded.status == "fail")
+    assert tried == 8 and refused >= 5, (refused, tried)
+
+
+def test_lab07_every_record_story_is_judged_and_a_rollback_leaves_the_old_version():
+    """Each story (a slice gate, ONNX parity, a canary rolled back) is a real pipeline RunRecord; a reading of
+    it earns the points, naming the candidate as what serves does not."""
+    lab = importlib.import_module("shipml.checks.lab07")
+    for seed in (0, 3, 6):  # one seed per story
+        record = lab.run_record(seed)
+        stage = record.stage(record.stopped_at)
+        failed = [c["name"] for c in stage.detail.get("checks", []) if not c["passed"]]
+        reading = {"stopped_at": record.stopped_at, "failed_check": failed[0] if failed else stage.reason.split(":")[0],
+                   "serving_version": record.deployed_before["version"]}
+        assert _grader("lab07", "diagnosis", reading, seed)[1].status == "pass", (seed, reading)
+        for wrong in ({**reading, "serving_version": record.candidate.version}, {**reading, "stopped_at": "train"}):
+            instant, graded = _grader("lab07", "diagnosis", wrong, seed)
+            assert instant.status == "pass" and graded.status == "fail", (seed, wrong)
+    assert {lab.record_story(s) for s in (0, 3, 6)} == set(lab.STORIES)

@@ -42,6 +42,7 @@ ALLOWED = {
     "shipml.diagrams": {"course"},  # the primers' pictures (matplotlib), drawn in notebooks
     "shipml.thresholds": {"course"},  # matplotlib for the plot only
     "shipml.kernel": {"course"},  # installs the course's Jupyter kernel (ipykernel)
+    "shipml.pipeline": {"docker", "cluster"},  # the image build and smoke test (Docker SDK, httpx), manifests
 }
 
 

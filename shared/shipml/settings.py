@@ -35,6 +35,15 @@ variable                       default             meaning
 ``SHIPML_MONITOR_ROTATE_SECONDS`` ``300``          ... or this many seconds
 ``SHIPML_MONITOR_WINDOW_ROWS`` ``5000``            rows in the rolling window of the drift gauges
 ``SHIPML_MONITOR_DRIFT_SECONDS`` ``5``             how often the drift gauges are recomputed
+``SHIPML_ROLLOUT_POLICY``      ``off``             a new version of a served model: ``off`` serves it at once,
+                                                   ``canary``/``shadow``: a candidate (shipml.serving.rollout)
+``SHIPML_ROLLOUT_SHARE``       ``0.1``             canary: share of requests the candidate answers
+``SHIPML_ROLLOUT_MIN_REQUESTS`` ``100``            candidate requests before it can be promoted
+``SHIPML_ROLLOUT_MAX_ERROR_INCREASE`` ``0.02``     allowed error ratio above the stable's
+``SHIPML_ROLLOUT_MAX_SCORE_SHIFT`` ``0.2``         allowed KS statistic between the two score distributions
+``SHIPML_ROLLOUT_MAX_LATENCY_RATIO`` ``2``         allowed p95 scoring time, candidate / stable ...
+``SHIPML_ROLLOUT_LATENCY_SLACK_MS`` ``5``          ... differences below this many ms never fail
+``SHIPML_ROLLOUT_SHADOW_QUEUE`` ``64``             shadow: most requests the candidate may lag behind
 =============================  ==================  =================================================
 """
 
@@ -86,6 +95,16 @@ class Settings(BaseSettings):
     monitor_rotate_seconds: float = Field(300.0, gt=0, description="start a new log file after this many seconds")
     monitor_window_rows: int = Field(5000, ge=100, description="rows in the rolling drift window")
     monitor_drift_seconds: float = Field(5.0, gt=0, description="how often the drift gauges are recomputed")
+    # progressive delivery (shipml.serving.rollout): canary and shadow releases, automated analysis
+    rollout_policy: Literal["off", "canary", "shadow"] = Field(
+        "off", description="what a newly loaded version of a served model does: off = serve it at once")
+    rollout_share: float = Field(0.1, gt=0.0, le=0.5, description="canary: share of requests the candidate answers")
+    rollout_min_requests: int = Field(100, ge=1, description="candidate requests needed before a promotion")
+    rollout_max_error_increase: float = Field(0.02, ge=0.0, le=1.0, description="allowed error ratio over stable's")
+    rollout_max_score_shift: float = Field(0.2, gt=0.0, le=1.0, description="allowed KS D between score distributions")
+    rollout_max_latency_ratio: float = Field(2.0, ge=1.0, description="allowed p95 scoring time, candidate/stable")
+    rollout_latency_slack_ms: float = Field(5.0, ge=0.0, description="p95 differences below this never fail")
+    rollout_shadow_queue: int = Field(64, ge=1, le=10_000, description="shadow: most requests the candidate lags")
 
     @field_validator("monitor_log_dir", mode="before")
     @classmethod
@@ -104,7 +123,7 @@ class Settings(BaseSettings):
             return [o.strip() for o in text.split(",") if o.strip()]
         return value
 
-    @field_validator("log_level", "access_log", mode="before")
+    @field_validator("log_level", "access_log", "rollout_policy", mode="before")
     @classmethod
     def _lower(cls, value: object) -> object:
         return value.lower() if isinstance(value, str) else value
@@ -136,6 +155,14 @@ class Settings(BaseSettings):
             "SHIPML_MONITOR_ROTATE_SECONDS": str(self.monitor_rotate_seconds),
             "SHIPML_MONITOR_WINDOW_ROWS": str(self.monitor_window_rows),
             "SHIPML_MONITOR_DRIFT_SECONDS": str(self.monitor_drift_seconds),
+            "SHIPML_ROLLOUT_POLICY": self.rollout_policy,
+            "SHIPML_ROLLOUT_SHARE": str(self.rollout_share),
+            "SHIPML_ROLLOUT_MIN_REQUESTS": str(self.rollout_min_requests),
+            "SHIPML_ROLLOUT_MAX_ERROR_INCREASE": str(self.rollout_max_error_increase),
+            "SHIPML_ROLLOUT_MAX_SCORE_SHIFT": str(self.rollout_max_score_shift),
+            "SHIPML_ROLLOUT_MAX_LATENCY_RATIO": str(self.rollout_max_latency_ratio),
+            "SHIPML_ROLLOUT_LATENCY_SLACK_MS": str(self.rollout_latency_slack_ms),
+            "SHIPML_ROLLOUT_SHADOW_QUEUE": str(self.rollout_shadow_queue),
         }
         if self.default_model:
             env["SHIPML_DEFAULT_MODEL"] = self.default_model

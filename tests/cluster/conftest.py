@@ -8,21 +8,9 @@ import subprocess
 
 import pytest
 from shipml.cluster import kind, reaper
-from shipml.cluster.controlplane import build_controlplane, down, missing_binaries, unavailable_reason, up
+from shipml.cluster.controlplane import down, up
 
-
-@pytest.fixture(scope="session")
-def fake_cluster(tmp_path_factory):
-    """A real control plane with 3 kwok fake nodes, in its own state folder; always torn down."""
-    reason = unavailable_reason()
-    if reason:
-        pytest.skip(reason)
-    if missing_binaries():  # normally done by .ci/setup.d/30-controlplane.sh
-        build_controlplane()
-    state = tmp_path_factory.mktemp("fake-cluster") / "state"
-    cluster = up(3, state_dir=state, build=False)
-    yield cluster
-    down(state_dir=state)
+# fake_cluster (the session's control plane) is in tests/conftest.py: tests/pipeline uses it too.
 
 
 @pytest.fixture(scope="module")

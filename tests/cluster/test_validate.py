@@ -35,9 +35,9 @@ def test_corpus_file_is_rejected_with_the_expected_message(path):
     assert all("\n" not in problem for problem in problems), "messages are one line"
 
 
-@pytest.mark.parametrize("overlay", ["kind", "prod", "realnode"])
+@pytest.mark.parametrize("overlay", ["canary", "kind", "prod", "realnode"])
 def test_overlay_passes_strict_schema_and_policy(overlay):
-    assert render.overlay_names() == ["kind", "prod", "realnode"]
+    assert render.overlay_names() == ["canary", "kind", "prod", "realnode"]
     assert validate_path(overlay) == []
 
 
@@ -80,7 +80,7 @@ def test_kind_overlay_matches_the_lesson():
     assert hpa["spec"]["minReplicas"] == 3
 
 
-@pytest.mark.parametrize("overlay", ["kind", "prod", "realnode"])
+@pytest.mark.parametrize("overlay", ["canary", "kind", "prod", "realnode"])
 def test_configmap_name_carries_a_content_hash_the_deployment_follows(overlay):
     docs = render.render(overlay)
     config = next(d for d in docs if d["kind"] == "ConfigMap")
@@ -152,7 +152,7 @@ def test_image_digest_counts_as_pinned():
 
 
 def test_unknown_overlay_is_a_clear_error():
-    with pytest.raises(ShipmlError, match="overlays: kind, prod, realnode"):
+    with pytest.raises(ShipmlError, match="overlays: canary, kind, prod, realnode"):
         render.resolve("staging")
 
 

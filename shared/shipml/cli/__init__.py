@@ -15,6 +15,7 @@ from typer._click import exceptions as click_errors  # typer vendors click
 # Sub-command modules import their heavy dependencies inside the commands, so start-up stays quick.
 from shipml.cli import batch, cluster, core, docker, edge, grade, labs, monitor, security, serve
 from shipml.cli import pins as pins_cli
+from shipml.cli import pipeline as pipeline_cli
 from shipml.errors import ShipmlError
 
 app = typer.Typer(
@@ -34,6 +35,7 @@ app.add_typer(cluster.app, name="cluster")
 app.command("grade")(grade.grade)
 app.command("pins")(pins_cli.pins)
 app.add_typer(monitor.app, name="monitor")
+app.add_typer(pipeline_cli.app, name="pipeline")
 security.register(app)
 
 

@@ -12,7 +12,7 @@ An **extension** is any object with some of these (all optional):
   by a thread of its own, never in the request). An exception here is logged, never sent to the client.
 
 ``create_app(settings, extensions=[...])`` takes them explicitly; without the argument
-:func:`default_extensions` decides from the settings (one line per concern: monitoring, security).
+:func:`default_extensions` decides from the settings (one line per concern: monitoring, security, rollouts).
 """
 
 from __future__ import annotations
@@ -86,4 +86,7 @@ def default_extensions(settings: Settings) -> list[Any]:
         from shipml.monitoring.hook import MonitoringExtension
 
         extensions.append(MonitoringExtension(settings))
+    from shipml.serving.rollout import RolloutExtension  # canary and shadow releases (issue 16)
+
+    extensions.append(RolloutExtension(settings))
     return extensions

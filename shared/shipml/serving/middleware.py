@@ -193,6 +193,7 @@ class ServingMiddleware:
             caller = self.keys.match(key)
             if caller is None:
                 return 401, "wrong API key", {"www-authenticate": 'Bearer realm="shipml"'}
+            scope["shipml.caller"] = caller  # the key's id: who is calling (rollouts keep a caller on one side)
         if self.limiter is not None and not scope["path"].startswith(PROBE_PREFIXES):
             wait = self.limiter.allow(caller or (scope.get("client") or ("?",))[0])
             if wait:

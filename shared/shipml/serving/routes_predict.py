@@ -103,21 +103,36 @@ def versioned_get(router: APIRouter, paths: Sequence[str], endpoint: Callable[..
 
 
 def served_model(request: Request, repo: Any) -> ServedModel:
-    """The model a ``{name}[/versions/{version}]`` route names."""
+    """The model a ``{name}[/versions/{version}]`` route names (no version: a rollout may choose it)."""
     params = request.path_params
-    return repo.get(params["name"], params.get("version"))
+    version = params.get("version")
+    rollouts = getattr(request.app.state, "rollouts", None)
+    if version is None and rollouts is not None:
+        return rollouts.choose(request, repo, params["name"])
+    return repo.get(params["name"], version)
+
+
+async def score_columns(served: ServedModel, columns: dict[str, list[Any]]) -> tuple[list[list[float]], list[int]]:
+    """Probabilities and class indices of valid columns (one row: the predictor's one-row path)."""
+    n = len(columns[served.codec.names[0]])
+    if n == 1:
+        one, i = await served.score_one_async({k: v[0] for k, v in columns.items()})
+        return [one], [i]
+    p, idx = await served.score_async(columns)
+    return p.tolist(), idx.tolist()
 
 
 async def predict_columns(request: Request, served: ServedModel, columns: dict[str, list[Any]]
                           ) -> tuple[list[list[float]], list[int]]:
-    """Score valid columns (one row: the predictor's one-row path), count them, publish the completed prediction."""
-    n = len(columns[served.codec.names[0]])
-    if n == 1:
-        one, i = await served.score_one_async({k: v[0] for k, v in columns.items()})
-        proba, index = [one], [i]
+    """Score valid columns, count them, publish the completed prediction.
+
+    Under a rollout (:mod:`shipml.serving.rollout`) the side the request was routed to scores it, so
+    each version's errors, latency and scores are recorded (and the shadow candidate scores it too)."""
+    arm = request.scope.get("shipml.rollout")
+    if arm is None:
+        proba, index = await score_columns(served, columns)
     else:
-        p, idx = await served.score_async(columns)
-        proba, index = p.tolist(), idx.tolist()
+        proba, index = await arm.score(request.scope.get("shipml.request_id", ""), served, columns, score_columns)
     state = request.app.state
     state.metrics.count_predictions(served.name, served.version, served.class_names, index)
     if state.prediction_hooks:
@@ -136,8 +151,10 @@ VERSION_Q = Query(None, description="model version (default: the highest)", ge=0
 async def pick_model(request: Request) -> ServedModel:
     """The model ``/predict`` serves: ``?model=`` and ``?version=`` when given, else the default."""
     repo = await get_repository(request)
+    rollouts = getattr(request.app.state, "rollouts", None)
     if not request.scope["query_string"]:
-        return repo.default()
+        served = repo.default()
+        return served if rollouts is None else rollouts.choose(request, repo, served.name)
     query = request.query_params
     name, version = query.get("model"), query.get("version")
     unknown = sorted(set(query) - {"model", "version"})
@@ -145,6 +162,8 @@ async def pick_model(request: Request) -> ServedModel:
         raise ApiError(422, f"unknown query parameter(s) {unknown}; use model and version")
     if version is not None and not version.isdigit():
         raise ApiError(422, f"version: must be a whole number, got {version[:40]!r}")
+    if version is None and rollouts is not None:
+        return rollouts.choose(request, repo, name or repo.default().name)
     return repo.get(name or repo.default().name, version)
 
 

@@ -151,6 +151,10 @@ def component_args(cluster: FakeCluster, certs: Certificates, ports: dict[str, i
         "kwok": [
             f"--kubeconfig={kubeconfig}", f"--config={versions.kwok_stages_file()}",
             "--manage-all-nodes=false",
+            # kwok renews each fake node's Lease: without it the only heartbeat is the node status
+            # kwok patches about once a minute, beyond the node controller's 50 s grace period, so the
+            # nodes flap Unknown and every pod on them is marked not Ready for good (~60 s after start)
+            "--node-lease-duration-seconds=40",
             f"--manage-nodes-with-annotation-selector={FAKE_NODE_ANNOTATION}=fake",
             f"--cidr={POD_CIDR}", "--node-ip=127.0.0.1",
             f"--server-address=127.0.0.1:{ports['kwok']}",
