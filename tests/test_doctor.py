@@ -42,3 +42,9 @@ def test_doctor_says_which_clusters_this_machine_can_run():
 def test_unknown_requirement_is_a_bug_in_the_notebook(tmp_path):
     with pytest.raises(KeyError):
         doctor.unmet_requirement(_notebook(tmp_path, ["gpu"]))
+
+
+def test_the_real_node_is_switched_off_by_shipml_real_node_0(monkeypatch):
+    monkeypatch.setenv("SHIPML_REAL_NODE", "0")
+    assert doctor.cluster_options()["real node"] == "switched off (SHIPML_REAL_NODE=0)"
+    assert "real node: no (switched off (SHIPML_REAL_NODE=0))" in doctor.cluster().detail

@@ -108,7 +108,7 @@ def cluster() -> Check:
     first = usable[0]
     what = {"kind": "a kind cluster named shipml (real nodes)",
             "real node": "the kit's control plane with a real node (pods run containers)",
-            "fake nodes": "fake-node control plane (kwok nodes run no containers)"}[first]
+            "fake nodes": "the fake-node control plane (kwok nodes run no containers)"}[first]
     return Check("cluster", True, f"{what} [{summary}]")
 
 
@@ -186,7 +186,7 @@ def environment_report() -> Report:
         "01 batch vs real-time": needs("course", "batch"),
         "02 REST serving": needs("course", "serve"),
         "03 containers": f"skipped: {docker.detail}" if not docker.ok else needs("course", "serve"),
-        "04 Kubernetes": ("runs on the " if orchestration.ok else "skipped: ") + orchestration.detail,
+        "04 Kubernetes": ("runs on " if orchestration.ok else "skipped: ") + orchestration.detail,
         "05 edge (ONNX)": needs("course", "edge"),
         "06 monitoring": needs("course", "serve", "monitor") if prom.ok else f"skipped: prometheus {prom.detail}",
     }

@@ -7,7 +7,7 @@ from __future__ import annotations
 import subprocess
 
 import pytest
-from shipml.cluster import kind
+from shipml.cluster import kind, reaper
 from shipml.cluster.controlplane import down, up
 
 # fake_cluster (the session's control plane) is in tests/conftest.py: tests/pipeline uses it too.
@@ -78,6 +78,7 @@ def real_pods(tmp_path_factory):
         return
     state = tmp_path_factory.mktemp("real-node") / "state"
     cluster = up(1, state_dir=state, build=True, real_node=True, images=RELEASES)
+    reaper.spawn(state)  # a pytest killed (CI timeout) must not leave a real node behind
     try:
         yield ClusterSession("real-node", fake=cluster)
     finally:

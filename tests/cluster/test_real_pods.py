@@ -141,14 +141,23 @@ def test_rolling_update_v1_to_v2_under_predict_load_fails_no_request(served):
     result, samples = step.detail["load"], step.detail["samples"]
     versions = [s.version for s in samples if s.status == 200]
     switch = next(s.t for s in samples if s.version == 2)
+    last_v1 = max(s.t for s in samples if s.version == 1)
     record("rolling update v1 -> v2 (s)", round(step.seconds, 1))
     record("rolling update: requests served / failed", (result.sent - result.failed, result.failed))
-    record("rolling update: first v2 answer after (s)", round(switch, 1))
+    record("rolling update: first v2 / last v1 answer after (s)", (round(switch, 1), round(last_v1, 1)))
     plot_switch(samples, step.detail["timeline"], FIGURES / "rolling-update.png")
     assert result.sent > 50 and result.failed == 0, str(result)
-    assert versions[0] == 1 and versions[-1] == 2 and set(versions) == {1, 2}
+    # v1 first, then both while old and new pods are Ready side by side, then v2. A v1 answer can come
+    # right as the rollout ends: a terminating pod keeps serving through its preStop pause while
+    # kube-proxy drops it from the Service's rules.
+    assert versions[0] == 1 and set(versions) == {1, 2}
     assert step.detail["min_ready"] == 3
-    assert predict(url, workflow.api_key(kubectl), workflow.transactions(1)[0]).json()["version"] == 2
+    key, body = workflow.api_key(kubectl), workflow.transactions(1)[0]
+    answers: list[int] = []
+    deadline = time.monotonic() + 30  # then every new request is answered by v2
+    while time.monotonic() < deadline and answers[-20:] != [2] * 20:
+        answers.append(predict(url, key, body).json()["version"])
+    assert answers[-20:] == [2] * 20, answers
 
 
 def plot_switch(samples, timeline, path: Path) -> None:

@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import json
 import subprocess
+import sys
 import time
+from pathlib import Path
 
 import pytest
-from shipml.cluster import workflow
-from shipml.cluster.controlplane import down, running, up
+from shipml.cluster import reaper, workflow
+from shipml.cluster.controlplane import down, running
 from shipml.cluster.realnode import host
 from shipml.cluster.realnode.images import PAUSE_IMAGE
 from shipml.cluster.realnode.node import (
@@ -24,7 +26,34 @@ from shipml.cluster.session import real_node_reason
 
 pytestmark = [pytest.mark.realpods, pytest.mark.slow]
 
-KUBELET_TUNABLES = ("vm.overcommit_memory", "kernel.panic", "kernel.panic_on_oops")
+KUBELET_TUNABLES = tuple(host.KUBELET_TUNABLES)  # vm.overcommit_memory, kernel.panic, ...
+
+
+class TunableWatch:
+    """Samples the kubelet's kernel tunables every 20 ms in a thread (bounded: at most 10 minutes),
+    so a change that lasted only until the node was Ready is still seen."""
+
+    def __init__(self) -> None:
+        import threading
+
+        self.seen: dict[str, set[str]] = {name: set() for name in KUBELET_TUNABLES}
+        self.samples = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        deadline = time.monotonic() + 600
+        while not self._stop.is_set() and time.monotonic() < deadline:
+            for name in KUBELET_TUNABLES:
+                self.seen[name].add(host.sysctl_path(name).read_text().strip())
+            self.samples += 1
+            self._stop.wait(0.02)
+
+    def stop(self) -> dict[str, set[str]]:
+        self._stop.set()
+        self._thread.join(5)
+        return self.seen
 
 
 @pytest.fixture(scope="module")
@@ -33,10 +62,31 @@ def node_cluster(tmp_path_factory):
     if reason:
         pytest.skip(f"no real node here: {reason}")
     before = host.read_sysctls()
-    state = tmp_path_factory.mktemp("lifecycle") / "state"
-    cluster = up(1, state_dir=state, real_node=True, images=())
-    yield cluster, before
+    base = tmp_path_factory.mktemp("lifecycle")
+    state = base / "fake-cluster"  # where the CLI puts it under $SHIPML_STATE_DIR
+    watch = TunableWatch()
+    try:  # the command a student types (its own state folder: never a parallel run's)
+        done = subprocess.run([*SHIPML, "cluster", "up", "--real-node", "--fake-nodes", "--nodes", "1",
+                               "--image", "shipml-serving:0.1.0"], env=cli_env(base),
+                              capture_output=True, text=True, timeout=600)
+    finally:
+        seen = watch.stop()
+    reaper.spawn(state)  # a pytest killed (CI timeout) must not leave a real node behind
+    cluster = running(state)
+    if cluster is None:
+        down(state_dir=state)
+        pytest.fail(f"`shipml cluster up --real-node` failed: {done.stdout[-2000:]} {done.stderr[-2000:]}")
+    yield cluster, before, seen, watch.samples
     down(state_dir=state)
+
+
+SHIPML = [str(Path(sys.executable).with_name("shipml"))]
+
+
+def cli_env(base: Path) -> dict[str, str]:
+    import os
+
+    return {**os.environ, "SHIPML_STATE_DIR": str(base)}
 
 
 def pod(name: str, *, tolerate: bool) -> dict:
@@ -48,8 +98,20 @@ def pod(name: str, *, tolerate: bool) -> dict:
     return {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name}, "spec": spec}
 
 
+def test_the_kubelet_never_changed_the_hosts_kernel_tunables(node_cluster):
+    """The kubelet finds its values masked in the node's mount namespace, so the host's
+    vm.overcommit_memory (the grader's memory limits) never flips, not even while it starts."""
+    cluster, before, seen, samples = node_cluster
+    assert samples > 50, samples  # the watch really ran through the start
+    assert seen == {name: {before[name]} for name in KUBELET_TUNABLES}, seen
+    kubelet = cluster.pids["kubelet"]
+    its_view = Path(f"/proc/{kubelet}/root/proc/sys/vm/overcommit_memory").read_text().strip()
+    assert its_view == "1"  # what the kubelet reads: the mask
+    assert host.node_address_present(RealNode.from_json(cluster.node).ip)
+
+
 def test_node_is_ready_tainted_and_host_settings_were_put_back(node_cluster):
-    cluster, before = node_cluster
+    cluster, before, _, _ = node_cluster
     node = cluster.kubectl().get_json(f"node/{NODE_NAME}")
     assert {"key": "shipml.io/real-node", "value": "true", "effect": "NoSchedule"} in node["spec"]["taints"]
     assert node["status"]["nodeInfo"]["kubeletVersion"] == "v1.37.2"
@@ -60,7 +122,7 @@ def test_node_is_ready_tainted_and_host_settings_were_put_back(node_cluster):
 
 
 def test_only_pods_that_tolerate_the_taint_land_on_the_real_node(node_cluster):
-    cluster, _ = node_cluster
+    cluster, *_ = node_cluster
     kubectl = cluster.kubectl("default")
     workflow.apply_manifests(kubectl, [pod("on-real", tolerate=True), pod("on-fake", tolerate=False)])
     deadline = time.monotonic() + 120
@@ -81,15 +143,34 @@ def test_only_pods_that_tolerate_the_taint_land_on_the_real_node(node_cluster):
     assert kubectl.run("logs", "on-real", check=False).returncode == 0
 
 
+def test_a_second_real_node_is_refused_while_one_runs(node_cluster, tmp_path):
+    """One per machine: a second start (another notebook, the browser test beside nbval) is refused
+    at once with RealNodeBusy, before it starts anything, and never tears down the running one."""
+    from shipml.cluster.controlplane import up
+    from shipml.cluster.realnode.node import RealNodeBusy, busy_reason
+
+    cluster, *_ = node_cluster
+    assert "a real node already runs" in (real_node_reason() or "") and busy_reason() is not None
+    started = time.monotonic()
+    with pytest.raises(RealNodeBusy, match="already runs"):
+        up(0, state_dir=tmp_path / "state", real_node=True, build=False)
+    assert time.monotonic() - started < 10
+    assert running(cluster.state_dir) is not None and marker_owner() == cluster.state_dir
+
+
 def test_down_removes_everything_and_restores_the_host(node_cluster, tmp_path):
-    cluster, before = node_cluster
+    cluster, before, _, _ = node_cluster
     node = RealNode.from_json(cluster.node)
     pids = dict(cluster.pids)
-    assert down(state_dir=cluster.state_dir) is True
+    done = subprocess.run([*SHIPML, "cluster", "down"], env=cli_env(cluster.state_dir.parent),
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert "real node host cleanup" in done.stdout and "cluster removed" in done.stdout, done.stdout
     assert running(cluster.state_dir) is None
     found = leftovers(node)
     assert found["firewall chains"] == {}, found
     assert found["links"] == [] and found["cgroups"] == [] and found["processes"] == [], found
+    assert found["node address"] == [], found
     assert found["mounts"] == [] and found["sysctls changed"] == {}, found
     assert host.read_sysctls() == before
     assert marker_owner() is None
@@ -102,8 +183,6 @@ def test_down_removes_everything_and_restores_the_host(node_cluster, tmp_path):
 
 
 def test_kubelet_config_is_what_this_machine_needs(tmp_path):
-    from pathlib import Path
-
     from shipml.cluster.controlplane.certs import Certificates
     from shipml.cluster.realnode.node import cni_config, containerd_config, kube_proxy_config, kubelet_config
 

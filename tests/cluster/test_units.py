@@ -118,3 +118,27 @@ def test_load_generator_accepts_the_clusters_own_ranges_only():
     check_target("http://10.244.0.7:8080/predict", networks=("10.244.0.0/16",))
     with pytest.raises(ShipmlError, match="refusing"):
         check_target("http://10.245.0.7:8080/predict", networks=("10.244.0.0/16",))
+
+
+def test_the_reaper_tears_down_a_cluster_whose_opener_died(tmp_path):
+    """A kernel killed before its atexit teardown finished: the watcher it started notices the
+    opener is gone and runs `down()` on the state folder (here a cluster with no process left)."""
+    import subprocess
+    import time
+
+    from shipml.cluster import reaper
+    from shipml.cluster.controlplane.stack import FakeCluster
+
+    state = tmp_path / "state"
+    state.mkdir()
+    FakeCluster(state, state / "kubeconfig", "shipml-fake", "https://127.0.0.1:1").save()
+    opener = subprocess.Popen(["sleep", "1"])
+    watcher = reaper.spawn(state, owner=opener.pid)
+    assert state.exists()  # the opener still runs: nothing happens
+    opener.wait()
+    watcher.wait(timeout=30)
+    deadline = time.monotonic() + 5
+    while state.exists() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not state.exists()
+    assert "tearing down" in (tmp_path / "reaper.log").read_text()

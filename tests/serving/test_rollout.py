@@ -249,18 +249,26 @@ def test_admin_needs_the_key_and_refuses_bad_bodies_with_4xx(client, server):
     assert httpx.put(url, json={"candidate": 2}, headers={"X-API-Key": "wrong"}).status_code == 401
     bad = [({"candidate": 2, "share": 0.9}, 422), ({"candidate": 2, "policy": "yolo"}, 422),
            ({"candidate": 2, "surprise": True}, 422), ({}, 422), ({"candidate": 9}, 404),
-           ({"candidate": 1}, 422), ({"candidate": 2, "bounds": {"min_requests": 0}}, 422)]
+           ({"candidate": 1, "stable": 1}, 422), ({"candidate": 2, "bounds": {"min_requests": 0}}, 422)]
     for body, code in bad:
         r = client.put("/admin/models/const/rollout", json=body)
         assert r.status_code == code, (body, r.text)
         assert r.json()["error"]
     assert client.put("/admin/models/const/rollout", content=b"{not json",
                       headers={"content-type": "application/json"}).status_code == 422
+    # JSON's non-standard Infinity/NaN (Python's parser takes them) would switch a check off; true is no version
+    for raw in (b'{"candidate": 2, "bounds": {"latency_slack_ms": Infinity}}', b'{"candidate": 2, "share": NaN}',
+                b'{"candidate": true}'):
+        r = client.put("/admin/models/const/rollout", content=raw, headers={"content-type": "application/json"})
+        assert r.status_code == 422 and r.json()["error"], (raw, r.text)
     assert client.put("/admin/models/nope/rollout", json={"candidate": 2}).status_code == 404
     assert client.delete("/admin/models/const/rollout").status_code == 409  # nothing running
     assert client.post("/admin/models/const/rollout/promote").status_code == 409
     doc = client.get("/openapi.json").json()
     assert "/admin/models/{name}/rollout" in doc["paths"]
+    predict = doc["paths"]["/predict"]["post"]
+    assert "X-Client-Key" in [p["name"] for p in predict["parameters"]]  # the sticky key is documented
+    assert {"ApiKey", "Bearer"} <= set(doc["components"]["securitySchemes"])
     assert "RolloutRequest" in doc["components"]["schemas"] and "RolloutStatus" in doc["components"]["schemas"]
 
 

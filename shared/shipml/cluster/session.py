@@ -12,7 +12,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from shipml.cluster import kind
+from shipml.cluster import kind, reaper
 from shipml.cluster.controlplane import FakeCluster, down, up
 from shipml.cluster.kubectl import Kubectl
 from shipml.errors import ShipmlError
@@ -88,17 +88,17 @@ REAL_NODE_SWITCH = "SHIPML_REAL_NODE"
 
 
 def real_node_reason() -> str | None:
-    """Why the kit's real node cannot run here (None when it can). Chosen automatically only when
-    $SHIPML_REAL_NODE=1: it has not yet run end to end on the CI machine (`shipml cluster up
-    --real-node` works without the switch)."""
+    """Why the kit's real node cannot run here (None when it can). On by default wherever it can:
+    root, containerd/runc/CNI plugins, cgroups, a private mount namespace, the programs cached or Go
+    to build them, and no other real node running on the machine (one at a time).
+    $SHIPML_REAL_NODE=0 turns it off (notebooks, labs and tests then use fake nodes or skip)."""
     import os
 
     from shipml.cluster.controlplane import unavailable_reason as controlplane_reason
     from shipml.cluster.realnode import missing_node_binaries, unavailable_reason
-
-    if os.environ.get(REAL_NODE_SWITCH) != "1":
-        return f"not switched on ({REAL_NODE_SWITCH}=1 makes notebooks, labs and tests use it)"
-
+    from shipml.cluster.realnode.node import busy_reason
+    if os.environ.get(REAL_NODE_SWITCH) == "0":
+        return f"switched off ({REAL_NODE_SWITCH}=0)"
     reason = unavailable_reason() or controlplane_reason()
     if reason is None and missing_node_binaries():
         from shipml.cluster.controlplane.build import find_go
@@ -107,7 +107,26 @@ def real_node_reason() -> str | None:
             find_go()
         except ShipmlError as exc:
             reason = f"the real-node programs are not built and cannot be: {exc}"
-    return reason
+    return reason or busy_reason()
+
+
+def _real_node_session(images: tuple[str, ...], fall_back: bool) -> ClusterSession | None:
+    """The kit's control plane with a real node, torn down at exit; None (with `fall_back`) when
+    another real node started first on this machine."""
+    from shipml.cluster.realnode.node import RealNodeBusy
+
+    state = Path(tempfile.mkdtemp(prefix="shipml-real-node-")) / "state"
+    try:
+        session = ClusterSession("real-node", fake=up(0, state_dir=state, real_node=True, images=images))
+    except RealNodeBusy as exc:
+        shutil.rmtree(state.parent, ignore_errors=True)
+        if not fall_back:
+            raise
+        print(f"No real node: {exc}")
+        return None
+    atexit.register(session.close)  # a kernel that stops early still tears the node down
+    reaper.spawn(state)  # and one killed before its atexit handler finished, too
+    return session
 
 
 def open_cluster(use_kind: str = "auto", nodes: int = 3, real_node: str = "auto",
@@ -117,19 +136,19 @@ def open_cluster(use_kind: str = "auto", nodes: int = 3, real_node: str = "auto"
     alone (fake nodes are for the fake flavour), with `images` imported from Docker."""
     if use_kind not in ("auto", "yes", "no") or real_node not in ("auto", "yes", "no"):
         raise ShipmlError(f"use_kind and real_node take 'auto', 'yes' or 'no', not {use_kind!r}/{real_node!r}")
+    session = None
     if use_kind != "no" and kind_reachable():
         session = ClusterSession("kind", context=kind.kind_context())
     elif use_kind == "yes":
         raise ShipmlError("no reachable kind cluster named 'shipml': run `shipml cluster create`")
     elif real_node != "no" and (real_node == "yes" or real_node_reason() is None):
-        state = Path(tempfile.mkdtemp(prefix="shipml-real-node-")) / "state"
-        session = ClusterSession("real-node", fake=up(0, state_dir=state, real_node=True, images=images))
-        atexit.register(session.close)  # a kernel that stops early still tears the node down
-    else:
-        reason = real_node_reason() if real_node != "no" else "real_node='no'"
+        session = _real_node_session(images, fall_back=real_node == "auto")
+    if session is None:
+        reason = (real_node_reason() or "another real node took it first") if real_node != "no" else "real_node='no'"
         print(f"No kind cluster, no real node ({reason}): fake nodes")
         state = Path(tempfile.mkdtemp(prefix="shipml-fake-cluster-")) / "state"
         session = ClusterSession("fake-nodes", fake=up(nodes, state_dir=state))
         atexit.register(session.close)  # a kernel that stops early still removes it
+        reaper.spawn(state)  # and one killed before its atexit handler finished, too
     print(f"Using: {session.describe()}")
     return session

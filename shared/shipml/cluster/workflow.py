@@ -133,8 +133,16 @@ def endpoints(kubectl: Kubectl, service: str = APP) -> list[str]:
 
 
 def scale(kubectl: Kubectl, replicas: int, timeout: int = 120) -> Step:
-    """`kubectl scale`, then wait until that many pods are Ready."""
+    """Scale by hand, then wait until that many pods are Ready. Where an HPA owns the count, its
+    floor moves too (`kubectl patch hpa`): an HPA that reads CPU (metrics-server) undoes a bare
+    `kubectl scale` at its next sync, seconds later, back to what the metrics and its bounds say."""
     started = time.perf_counter()
+    bounds = hpa_bounds(kubectl)
+    if bounds is not None:
+        import json
+
+        spec = {"minReplicas": replicas, "maxReplicas": max(replicas, bounds[1])}
+        kubectl.run("patch", f"hpa/{APP}", "--type=merge", "-p", json.dumps({"spec": spec}))
     kubectl.run("scale", f"deployment/{APP}", f"--replicas={replicas}")
     wait_for_ready_count(kubectl, replicas, timeout)
     return Step("scale", time.perf_counter() - started, {"replicas": replicas})
@@ -217,14 +225,21 @@ def predict_load(kubectl: Kubectl, url: str, *, max_requests: int = 3000, max_se
                          networks=networks, workers=workers, max_rps=max_rps, keep_alive=False)
 
 
-def hpa_floor(kubectl: Kubectl, hpa: str = APP) -> int | None:
-    """The HPA's minReplicas (None when there is no HPA)."""
+def hpa_bounds(kubectl: Kubectl, hpa: str = APP) -> tuple[int, int] | None:
+    """The HPA's (minReplicas, maxReplicas), None when there is no HPA."""
     done = kubectl.run("get", f"hpa/{hpa}", "-o", "json", echo=False, check=False)
     if done.returncode != 0:
         return None
     import json
 
-    return json.loads(done.stdout)["spec"].get("minReplicas", 1)
+    spec = json.loads(done.stdout)["spec"]
+    return spec.get("minReplicas", 1), spec["maxReplicas"]
+
+
+def hpa_floor(kubectl: Kubectl, hpa: str = APP) -> int | None:
+    """The HPA's minReplicas (None when there is no HPA)."""
+    bounds = hpa_bounds(kubectl, hpa)
+    return None if bounds is None else bounds[0]
 
 
 def wait_for_hpa_floor(kubectl: Kubectl, timeout: float = 120) -> Step:

@@ -46,7 +46,8 @@ Decision = Literal["continue", "promote", "abort"]
 class CanaryBounds(BaseModel):
     """How far a candidate may be from the stable version and still be promoted."""
 
-    model_config = ConfigDict(extra="forbid")
+    # Infinity/NaN (which Python's JSON parser accepts) would switch a check off: refused like any bad value.
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     min_requests: int = Field(100, ge=1, le=1_000_000,
                               description="candidate requests needed before it can be promoted")

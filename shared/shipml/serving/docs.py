@@ -62,6 +62,10 @@ def _schemas(models: dict[str, type[BaseModel]]) -> tuple[dict[str, Any], dict[s
     return by_key, defs.get("$defs", {})
 
 
+# During a canary rollout a client that sends this header always lands on the same version (serving/rollout).
+CLIENT_KEY_PARAMETER = {"name": "X-Client-Key", "in": "header", "required": False, "schema": {"type": "string"},
+                        "description": "during a canary rollout, requests with the same key are answered by the "
+                                       "same version (sticky); without it the API key's id is used, else a coin"}
 PER_MODEL_BODIES = {"tf": "tf", "tf_examples": "tf_examples", "v2": "v2"}  # x-shipml-body key -> codec attribute
 
 
@@ -100,6 +104,7 @@ def build_openapi(app: FastAPI) -> dict[str, Any]:
             key = op.pop("x-shipml-body", None) if isinstance(op, dict) else None
             if key is None:
                 continue
+            op.setdefault("parameters", []).append(CLIENT_KEY_PARAMETER)  # every prediction route takes it
             if key not in PER_MODEL_BODIES:
                 op["requestBody"] = _body(refs.get(key, {"type": "object"}))
                 continue
@@ -120,8 +125,9 @@ def build_openapi(app: FastAPI) -> dict[str, Any]:
     settings = getattr(app.state, "settings", None)
     if settings is not None and settings.api_key is not None:
         doc["components"]["securitySchemes"] = {
-            "ApiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key"}}
-        doc["security"] = [{"ApiKey": []}]
+            "ApiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key"},
+            "Bearer": {"type": "http", "scheme": "bearer", "description": "the same key as `Authorization: Bearer`"}}
+        doc["security"] = [{"ApiKey": []}, {"Bearer": []}]  # either one
     app.state.openapi_cache = (generation, doc)
     return doc
 

@@ -145,7 +145,8 @@ async def predict_columns(request: Request, served: ServedModel, columns: dict[s
 router = APIRouter(tags=["predict"], route_class=LeanRoute)
 
 MODEL_Q = Query(None, description="model name (default: the server's default model)", max_length=200)
-VERSION_Q = Query(None, description="model version (default: the highest)", ge=0)
+VERSION_Q = Query(None, ge=0, description="model version (default: the highest that proved it can score, or "
+                                          "the one a rollout pins)")
 
 
 async def pick_model(request: Request) -> ServedModel:

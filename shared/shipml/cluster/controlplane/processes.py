@@ -11,6 +11,8 @@ def own_process(name: str, pid: int, exe: str | None = None) -> psutil.Process |
     """The process `pid` if it still runs our `name` binary (pids get reused). Checks the
     executable too: right after exec, /proc/<pid>/cmdline can briefly be empty."""
     expected = exe or str(versions.bin_dir() / name)
+    if pid <= 0:  # never started (a failed start leaves no pid)
+        return None
     try:
         process = psutil.Process(pid)
         if process.status() == psutil.STATUS_ZOMBIE:

@@ -3,6 +3,7 @@ kube-scheduler and kwok, all on 127.0.0.1, as background processes owned by a st
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
 import ssl
@@ -161,8 +162,10 @@ def component_args(cluster: FakeCluster, certs: Certificates, ports: dict[str, i
     }
 
 
-def start(cluster: FakeCluster, name: str, args: list[str], exe: str | None = None) -> None:
-    """Start one component in its own session (it outlives this Python), logging to a file."""
+def start(cluster: FakeCluster, name: str, args: list[str], exe: str | None = None,
+          preexec=None) -> None:
+    """Start one component in its own session (it outlives this Python), logging to a file;
+    `preexec` runs in the child before exec (the real node's mount namespace)."""
     log = cluster.state_dir / "logs" / f"{name}.log"
     print(f"  starting {name} (log: {log})", flush=True)
     if exe is not None:
@@ -173,6 +176,7 @@ def start(cluster: FakeCluster, name: str, args: list[str], exe: str | None = No
         process = subprocess.Popen(
             [exe or str(versions.bin_dir() / name), *args], stdout=out, stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL, cwd=cluster.state_dir, start_new_session=True,
+            preexec_fn=preexec,
         )
     cluster.pids[name] = process.pid
     cluster.save()
@@ -190,8 +194,12 @@ def wait_until(what: str, ready, timeout: float, cluster: FakeCluster, log: str)
 
 
 def log_tail(cluster: FakeCluster, name: str) -> str:
+    """The line that says why: the last error line (a Go program that panics or prints its usage
+    ends with a stack or flag list, not the reason), else the last line."""
     lines = (cluster.state_dir / "logs" / f"{name}.log").read_text(errors="replace").splitlines()
-    return lines[-1].strip() if lines else "(empty log)"
+    errors = [line for line in lines if line.startswith(("Error:", "error:", "E", "F", "panic:"))
+              and not line.startswith(("Examples", "Environment"))]
+    return (errors or lines or ["(empty log)"])[-1].strip()
 
 
 def http_ok(url: str, **kwargs) -> bool:
@@ -247,11 +255,12 @@ def up(nodes: int = 3, *, state_dir: Path | None = None, build: bool = True,
         if reason:
             raise ShipmlError(f"no real node here: {reason}")
         if node_build.missing_node_binaries():
-            if not build:
+            if build:
+                node_build.build_node()
+            elif node_build.missing_node_binaries(required_only=True):
                 raise ShipmlError("real-node binaries missing: "
-                                  f"{', '.join(node_build.missing_node_binaries())}; "
+                                  f"{', '.join(node_build.missing_node_binaries(required_only=True))}; "
                                   "run `shipml cluster build-node`")
-            node_build.build_node()
     if missing_binaries():
         if not build:
             raise ShipmlError(f"control-plane binaries missing: {', '.join(missing_binaries())}; "
@@ -266,11 +275,19 @@ def up(nodes: int = 3, *, state_dir: Path | None = None, build: bool = True,
     cluster.fake_nodes = nodes
     if nodes == 0:
         cluster.components.remove("kwok")
-    try:
-        bring_up(cluster, ports, nodes, timeout, started, real_node, images)
-    except BaseException:
-        down(state_dir=state_dir, quiet=True)
-        raise
+    lock = contextlib.nullcontext()
+    if real_node:
+        from shipml.cluster.realnode.node import busy_owner, machine_lock
+
+        lock = machine_lock()  # one real node starts at a time (RealNodeBusy otherwise)
+    with lock:
+        if real_node:
+            busy_owner()  # one that already runs: RealNodeBusy before starting a control plane
+        try:
+            bring_up(cluster, ports, nodes, timeout, started, real_node, images)
+        except BaseException:
+            down(state_dir=state_dir, quiet=True)
+            raise
     return cluster
 
 
@@ -340,7 +357,8 @@ def down(*, state_dir: Path | None = None, quiet: bool = False) -> bool:
                     print(f"  stopping {name} (pid {pid})")
                 process.terminate()
                 processes.append(process)
-    _, still_alive = psutil.wait_procs(processes, timeout=10)
+    # 5 s, then SIGKILL: the state is deleted next, and kube-apiserver can take 30 s+ to drain
+    _, still_alive = psutil.wait_procs(processes, timeout=5)
     for process in still_alive:
         process.kill()
     psutil.wait_procs(still_alive, timeout=5)

@@ -17,9 +17,15 @@ from shipml.paths import repo_root
 NODE_PROGRAMS = (*versions.NODE_BINARIES, *versions.NODE_EXTRA_BINARIES)
 
 
-def missing_node_binaries() -> list[str]:
-    """Real-node programs not yet in the cache."""
-    return [name for name in NODE_PROGRAMS if not (versions.bin_dir() / name).exists()]
+# Without metrics-server the node still runs pods; only the metrics API (kubectl top, the HPA's
+# CPU reading) is missing.
+OPTIONAL_NODE_PROGRAMS = ("metrics-server",)
+
+
+def missing_node_binaries(required_only: bool = False) -> list[str]:
+    """Real-node programs not yet in the cache (`required_only`: those the node cannot run without)."""
+    return [name for name in NODE_PROGRAMS if not (versions.bin_dir() / name).exists()
+            and not (required_only and name in OPTIONAL_NODE_PROGRAMS)]
 
 
 def kube_score_path() -> Path:

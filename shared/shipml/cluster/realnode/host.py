@@ -3,17 +3,25 @@
 The kubelet sets kernel tunables when it starts (`vm.overcommit_memory` 0 -> 1, `kernel.panic`,
 `kernel.panic_on_oops`, the key quotas), kube-proxy sets `route_localnet`, and both leave firewall
 chains behind. Other work on the machine depends on the defaults (the grader's memory limits need
-overcommit heuristics), so the node snapshots them before it starts, restores them once it is
-Ready and again at teardown, and removes every KUBE-*/CNI-* chain, the CNI bridge, the node's
-dummy interface, leftover mounts and the kubelet's cgroups.
+overcommit heuristics), so containerd and the kubelet run in a private mount namespace where the
+kubelet's wanted values are bound over those /proc/sys files (it finds them set and writes nothing;
+every pod mount stays in that namespace too). The node still snapshots the tunables before it
+starts and restores any that changed once it is Ready and at teardown, and removes every
+KUBE-*/CNI-* chain, the CNI bridge, the node's address on lo, leftover mounts and the kubelet's
+cgroups.
 """
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import json
+import os
 import re
+import shlex
 import shutil
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 
 SYSCTLS = (
@@ -21,6 +29,15 @@ SYSCTLS = (
     "kernel.keys.root_maxkeys", "kernel.keys.root_maxbytes", "net.ipv4.conf.all.route_localnet",
     "net.ipv4.ip_forward", "net.bridge.bridge-nf-call-iptables", "net.netfilter.nf_conntrack_max",
 )
+# What the kubelet writes at start unless the value is already there (its setupKernelTunables).
+KUBELET_TUNABLES = {
+    "vm.overcommit_memory": "1", "vm.panic_on_oom": "0", "kernel.panic": "10",
+    "kernel.panic_on_oops": "1", "kernel.keys.root_maxkeys": "1000000",
+    "kernel.keys.root_maxbytes": "25000000",
+}
+# Set by kube-proxy and needed while the node runs: 127.0.0.1:<NodePort> reaches a pod only with
+# route_localnet=1 (localhostNodePorts). Restored at teardown, not once the node is Ready.
+NEEDED_WHILE_RUNNING = ("net.ipv4.conf.all.route_localnet",)
 CHAIN_PREFIXES = ("KUBE-", "CNI-")
 TABLES = ("filter", "nat", "mangle", "raw")
 CGROUP_ROOT = Path("/sys/fs/cgroup")
@@ -53,6 +70,85 @@ def restore_sysctls(saved: dict[str, str]) -> dict[str, tuple[str, str]]:
         except OSError:
             continue
     return changed
+
+
+CLONE_NEWNS = 0x00020000
+MS_BIND, MS_REC, MS_PRIVATE = 0x1000, 0x4000, 0x40000
+
+
+def _libc() -> ctypes.CDLL:
+    return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+
+
+def _check(result: int, what: str) -> None:
+    if result != 0:
+        errno = ctypes.get_errno()
+        raise OSError(errno, f"{what}: {os.strerror(errno)}")
+
+
+def tunable_masks(directory: Path) -> dict[str, Path]:
+    """For each tunable the kubelet would change on this host, a file holding the value it wants.
+
+    Bound over /proc/sys/... inside the node's own mount namespace, they make the kubelet find its
+    values already set, so it never writes the host's: `vm.overcommit_memory` stays 0 for every
+    other process on the machine (the grader's memory limits), with no window at start."""
+    masks = {}
+    for name, wanted in KUBELET_TUNABLES.items():
+        try:
+            if sysctl_path(name).read_text().strip() == wanted:
+                continue
+        except OSError:
+            continue
+        masks[name] = directory / name
+        masks[name].parent.mkdir(parents=True, exist_ok=True)
+        masks[name].write_text(wanted + "\n")
+    return masks
+
+
+def new_mount_namespace(masks: dict[str, Path]) -> Callable[[], None]:
+    """A `preexec_fn`: the child gets a private mount namespace (its mounts, and those of every
+    program it starts, never reach the host's table and vanish with the last of them) with each
+    mask bound over its /proc/sys file."""
+    items = [(str(path).encode(), str(sysctl_path(name)).encode()) for name, path in masks.items()]
+
+    def enter() -> None:
+        libc = _libc()
+        _check(libc.unshare(CLONE_NEWNS), "unshare(CLONE_NEWNS)")
+        _check(libc.mount(b"none", b"/", None, MS_REC | MS_PRIVATE, None), "mount --make-rprivate /")
+        for source, target in items:
+            _check(libc.mount(source, target, None, MS_BIND, None), f"mount --bind over {target.decode()}")
+
+    return enter
+
+
+def join_mount_namespace(pid: int) -> Callable[[], None]:
+    """A `preexec_fn`: the child joins process `pid`'s mount namespace (the kubelet joins
+    containerd's, so both see the same pod volumes and the same masked tunables)."""
+    path = f"/proc/{pid}/ns/mnt"
+
+    def enter() -> None:
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            _check(_libc().setns(fd, CLONE_NEWNS), f"setns({path})")
+        finally:
+            os.close(fd)
+
+    return enter
+
+
+def mount_namespace_works() -> str | None:
+    """None if this process may make a private mount namespace and bind a file over /proc/sys
+    (root with CAP_SYS_ADMIN, not in a user namespace that forbids it), else why not."""
+    probe = Path(f"/run/shipml-mntns-probe-{os.getpid()}")
+    probe.write_text("0\n")
+    try:
+        done = subprocess.run(["true"], preexec_fn=new_mount_namespace({"vm.overcommit_memory": probe}),
+                              capture_output=True)
+        return None if done.returncode == 0 else "cannot enter a private mount namespace"
+    except (OSError, subprocess.SubprocessError) as exc:
+        return f"cannot mask kernel tunables in a private mount namespace ({exc})"
+    finally:
+        probe.unlink(missing_ok=True)
 
 
 def iptables_tools() -> list[str]:
@@ -93,8 +189,9 @@ def remove_firewall_chains() -> list[str]:
                 match = re.match(r"^-A (\S+) (.*)$", rule)
                 if match and not match.group(1).startswith(CHAIN_PREFIXES) and \
                         re.search(r"-j (KUBE-|CNI-)", rule):
-                    args = re.findall(r'"[^"]*"|\S+', match.group(2))
-                    args = [a[1:-1] if a.startswith('"') else a for a in args]
+                    # iptables-save quotes like a shell, with \" inside comments: CNI's
+                    # --comment "name: \"shipml\" id: \"...\"" (a plain regex split broke those)
+                    args = shlex.split(match.group(2))
                     subprocess.run([tool, "-w", "-t", table, "-D", match.group(1), *args],
                                    capture_output=True)
             for chain in chains:
@@ -129,13 +226,23 @@ def link_exists(name: str) -> bool:
     return subprocess.run(["ip", "link", "show", name], capture_output=True).returncode == 0
 
 
-def add_dummy_address(name: str, address: str) -> None:
-    """The node's own address on a dummy interface: the kubelet binds there, not to every address."""
-    if not link_exists(name):
-        subprocess.run(["ip", "link", "add", name, "type", "dummy"], check=True, capture_output=True)
-    subprocess.run(["ip", "addr", "replace", f"{address}/32", "dev", name], check=True,
+def add_node_address(address: str, device: str = "lo") -> None:
+    """The node's own address, on the loopback device (no kernel module needed, unlike a dummy
+    link): the kubelet and metrics-server bind there, not to every address."""
+    subprocess.run(["ip", "addr", "replace", f"{address}/32", "dev", device], check=True,
                    capture_output=True)
-    subprocess.run(["ip", "link", "set", name, "up"], check=True, capture_output=True)
+
+
+def node_address_present(address: str, device: str = "lo") -> bool:
+    done = subprocess.run(["ip", "-o", "addr", "show", "dev", device], capture_output=True, text=True)
+    return f" {address}/32 " in done.stdout
+
+
+def remove_node_address(address: str, device: str = "lo") -> bool:
+    if not node_address_present(address, device):
+        return False
+    subprocess.run(["ip", "addr", "del", f"{address}/32", "dev", device], capture_output=True)
+    return True
 
 
 def delete_link(name: str) -> bool:

@@ -3,7 +3,7 @@ as host processes (root only), so pods really run, Services really route and the
 
 What this machine needed, each set below where it is used: kubelet >= 1.35 refuses cgroup v1 unless
 `failCgroupV1: false`; `cgroupDriver: cgroupfs`; `failSwapOn: false`; the kubelet bound to the node's own
-address (a dummy interface) since kwok's fake nodes advertise 127.0.0.1:10250; containerd with its own
+address (on lo) since kwok's fake nodes advertise 127.0.0.1:10250; containerd with its own
 root, state and socket, `SystemdCgroup = false` and `restrict_oom_score_adj = true` (no
 CAP_SYS_RESOURCE here); a pause image made locally; CNI bridge + host-local + portmap + firewall
 (Docker sets the FORWARD policy to DROP). Host tunables the kubelet changes are put back (host.py).
@@ -16,6 +16,8 @@ import os
 import shutil
 import socket
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,7 +36,6 @@ from shipml.errors import ShipmlError
 NODE_NAME = "shipml-node"
 NODE_LABEL = "shipml.io/node"  # =real on the real node
 TAINT_KEY = "shipml.io/real-node"
-INTERFACE = "shipml-node0"
 BRIDGE = "shipml-cni0"
 POD_SUBNET = "10.244.0.0/24"
 CNI_BIN_DIRS = ("/usr/lib/cni", "/opt/cni/bin")
@@ -44,7 +45,7 @@ SYSTEM_TOOLS = ("containerd", "containerd-shim-runc-v2", "runc", "ctr", "ip", "i
 
 
 def node_ip() -> str:
-    """The node's own address, on a dummy interface made for it ($SHIPML_NODE_IP)."""
+    """The node's own address, added to lo for the run ($SHIPML_NODE_IP)."""
     return os.environ.get("SHIPML_NODE_IP", "10.254.254.1")
 
 
@@ -98,7 +99,7 @@ def unavailable_reason() -> str | None:
         return "no cgroup file system at /sys/fs/cgroup"
     if not Path("/proc/sys/net/bridge").exists():
         return "the br_netfilter module is not loaded (modprobe br_netfilter)"
-    return None
+    return host.mount_namespace_works()
 
 
 def free_port_on(address: str) -> int:
@@ -319,6 +320,63 @@ def apiservice_available(kubectl: Kubectl) -> bool:
     return any(c["type"] == "Available" and c["status"] == "True" for c in conditions)
 
 
+START_LOCK = Path("/run/shipml-realnode.lock")
+
+
+class RealNodeBusy(ShipmlError):
+    """Another real node runs, or is starting, on this machine (one at a time)."""
+
+
+@contextmanager
+def machine_lock() -> Iterator[None]:
+    """Held while a real node starts, until its marker names it and its processes run: two
+    notebooks opening a cluster at once (nbval beside the browser test) never both start one, and
+    neither mistakes the other's half-started node for a crashed one and tears it down."""
+    import fcntl
+
+    fd = os.open(START_LOCK, os.O_CREAT | os.O_RDWR, 0o600)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise RealNodeBusy("another real node is starting on this machine (one at a time)") from None
+        yield
+    finally:
+        os.close(fd)  # releases the lock (so does the process dying)
+
+
+def owner_alive(state_dir: Path) -> bool:
+    """Whether any process recorded in a cluster's state folder still runs."""
+    try:
+        data = json.loads((state_dir / "state.json").read_text())
+    except (OSError, ValueError):
+        return False
+    exes = data.get("exes", {})
+    return any(own_process(name, pid, exes.get(name)) for name, pid in data.get("pids", {}).items())
+
+
+def busy_owner() -> None:
+    """RealNodeBusy if the machine's real node (the marker's) still runs."""
+    owner = marker_owner()
+    if owner is not None and owner_alive(owner):
+        raise RealNodeBusy(f"a real node already runs on this machine (state {owner}); "
+                           f"stop it with `shipml cluster down` (SHIPML_STATE_DIR={owner.parent})")
+
+
+def busy_reason() -> str | None:
+    """Why another real node blocks a new one (None when none runs or starts)."""
+    try:
+        with machine_lock():
+            pass
+    except RealNodeBusy as exc:
+        return str(exc)
+    try:
+        busy_owner()
+    except RealNodeBusy as exc:
+        return str(exc)
+    return None
+
+
 def marker_owner() -> Path | None:
     """The state folder of the real node this machine runs (or ran and did not clean up)."""
     try:
@@ -360,6 +418,7 @@ def node_args(cluster, node: RealNode, certs: Certificates, node_certs: dict, cn
             f"--kubelet-certificate-authority={certs.ca_cert}",
             "--kubelet-preferred-address-types=InternalIP", "--kubelet-use-node-status-port",
             f"--node-selector={NODE_LABEL}=real", "--metric-resolution=10s",
+            "--kubelet-request-timeout=5s",  # must be below the resolution (it refuses to start)
             f"--cert-dir={root / 'metrics-server-pki'}",
         ],
     }
@@ -379,9 +438,7 @@ def start_node(cluster, certs: Certificates, *, tainted: bool, preload: list[str
     are the stack's (passed in: the stack imports this module, not the other way round)."""
     owner = marker_owner()
     if owner is not None and owner != cluster.state_dir:
-        if running(owner) is not None:
-            raise ShipmlError(f"a real node already runs on this machine (state {owner}); "
-                              f"stop it with `shipml cluster down` (SHIPML_STATE_DIR={owner.parent})")
+        busy_owner()
         print(f"  cleaning up after a real node that was not stopped (state {owner})")
         if not down(state_dir=owner, quiet=True):  # its state is gone: sweep the host anyway
             cleanup_host(RealNode(owner, node_ip(), Path("/nonexistent"), False))
@@ -393,7 +450,7 @@ def start_node(cluster, certs: Certificates, *, tainted: bool, preload: list[str
     write(MARKER, json.dumps({"state_dir": str(cluster.state_dir)}))
     cni_dir = cni_bin_dir()
     node_certs = node_certificates(cluster.state_dir / "pki", certs, ip)
-    host.add_dummy_address(INTERFACE, ip)
+    host.add_node_address(ip)
     node.ports = {"kubelet": free_port_on(ip), "metrics-server": free_port_on(ip),
                   **{name: free_port_on("127.0.0.1")
                      for name in ("kubelet-healthz", "proxy-healthz", "proxy-metrics")}}
@@ -402,7 +459,12 @@ def start_node(cluster, certs: Certificates, *, tainted: bool, preload: list[str
     kubectl = cluster.kubectl()
     apply(kubectl, rbac_objects())
     args = node_args(cluster, node, certs, node_certs, cni_dir, cluster.server)
-    start(cluster, "containerd", args["containerd"], PROGRAMS["containerd"]())
+    # containerd (with its shims and CNI plugins) and the kubelet share one private mount
+    # namespace: the kubelet's kernel tunables are masked there (host.tunable_masks), and pod
+    # volumes, rootfs overlays and network-namespace files never appear in the host's mounts.
+    masks = host.tunable_masks(node.root / "tunables")
+    start(cluster, "containerd", args["containerd"], PROGRAMS["containerd"](),
+          preexec=host.new_mount_namespace(masks))
     wait_until("containerd", lambda: shell.run(images.ctr_argv(node.socket, "version"), echo=False,
                                                check=False).returncode == 0,
                timeout, cluster, "containerd")
@@ -413,16 +475,21 @@ def start_node(cluster, certs: Certificates, *, tainted: bool, preload: list[str
     if missing:
         print(f"  not in Docker, so not on the node: {', '.join(missing)}")
     mark("containerd + images")
-    start(cluster, "kubelet", args["kubelet"], PROGRAMS["kubelet"]())
+    start(cluster, "kubelet", args["kubelet"], PROGRAMS["kubelet"](),
+          preexec=host.join_mount_namespace(cluster.pids["containerd"]))
     wait_until(f"node {NODE_NAME} Ready", lambda: node_ready(kubectl), timeout, cluster, "kubelet")
     mark("real node Ready")
     start(cluster, "kube-proxy", args["kube-proxy"], PROGRAMS["kube-proxy"]())
-    start(cluster, "metrics-server", args["metrics-server"], PROGRAMS["metrics-server"]())
-    apply(kubectl, metrics_objects(node, certs.ca_cert.read_text()))
-    wait_until("the metrics API (metrics-server)", lambda: apiservice_available(kubectl), timeout,
-               cluster, "metrics-server")
-    mark("metrics API")
-    restored = host.restore_sysctls(node.sysctls)
+    if Path(PROGRAMS["metrics-server"]()).exists():
+        start(cluster, "metrics-server", args["metrics-server"], PROGRAMS["metrics-server"]())
+        apply(kubectl, metrics_objects(node, certs.ca_cert.read_text()))
+        wait_until("the metrics API (metrics-server)", lambda: apiservice_available(kubectl), timeout,
+                   cluster, "metrics-server")
+        mark("metrics API")
+    else:
+        print("  metrics-server is not built (`shipml cluster build-node`): no metrics API, so no "
+              "`kubectl top` and no CPU reading for the HPA")
+    restored = host.restore_sysctls({k: v for k, v in node.sysctls.items() if k not in host.NEEDED_WHILE_RUNNING})
     node.restored["after-ready"] = sorted(restored)
     if restored:
         print("  restored host settings the kubelet changed: "
@@ -434,7 +501,10 @@ def start_node(cluster, certs: Certificates, *, tainted: bool, preload: list[str
 
 def delete_pods_on_node(kubectl: Kubectl, timeout: float = 60) -> None:
     """Delete every pod bound to the real node while its kubelet still runs, so the kubelet stops
-    the containers and the CNI plugins remove their addresses and firewall rules."""
+    the containers and the CNI plugins remove their addresses and firewall rules. The node is
+    cordoned first (`kubectl cordon`, as a drain does): otherwise the ReplicaSets put replacements
+    straight back on it."""
+    kubectl.run("cordon", NODE_NAME, echo=False, check=False, timeout=30, namespaced=False)
     done = kubectl.run("get", "pods", "-A", "--field-selector", f"spec.nodeName={NODE_NAME}", "-o", "json",
                        echo=False, check=False, timeout=30)
     if done.returncode != 0:
@@ -479,7 +549,8 @@ def cleanup_host(node: RealNode) -> dict[str, Any]:
     report["unmounted"] = len(host.unmount_under(node.root))
     report["firewall chains removed"] = len(host.remove_firewall_chains())
     host.remove_nft_tables()
-    report["links removed"] = [name for name in (BRIDGE, INTERFACE) if host.delete_link(name)]
+    report["links removed"] = [BRIDGE] if host.delete_link(BRIDGE) else []
+    report["node address removed"] = host.remove_node_address(node.ip)
     report["cgroups removed"] = len(host.remove_cgroups("kubepods"))
     for log in Path("/var/log/containers").glob("*.log"):
         try:
@@ -499,7 +570,8 @@ def leftovers(node: RealNode | None = None) -> dict[str, Any]:
     """What a real node could leave on the host; empty values everywhere after a clean teardown."""
     found: dict[str, Any] = {
         "firewall chains": host.firewall_leftovers(),
-        "links": [name for name in (BRIDGE, INTERFACE) if host.link_exists(name)],
+        "links": [BRIDGE] if host.link_exists(BRIDGE) else [],
+        "node address": [node.ip] if node is not None and host.node_address_present(node.ip) else [],
         "cgroups": host.cgroups_left("kubepods"),
         "processes": [p.info["name"] for p in psutil.process_iter(["name", "exe"])
                       if p.info["exe"] and str(versions.bin_dir()) in p.info["exe"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from shipml.release.analysis import CanaryBounds, Verdict
 
@@ -13,7 +13,7 @@ State = Literal["none", "running", "promoted", "aborted", "rolled_back"]
 class RolloutRequest(BaseModel):
     """Start a rollout: which version is the candidate, against which stable, how."""
 
-    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, json_schema_extra={"examples": [
         {"candidate": 2, "policy": "canary", "share": 0.1, "bounds": {"min_requests": 100}}]})
 
     candidate: int = Field(ge=0, description="the new version (already loaded from the repository)")
@@ -23,6 +23,13 @@ class RolloutRequest(BaseModel):
     share: float = Field(0.1, gt=0.0, le=0.5, description="canary: share of requests the candidate answers")
     bounds: CanaryBounds | None = Field(None, description="analysis bounds (default: from the server's settings)")
     auto: bool = Field(True, description="promote or abort automatically (false: observe; decide by hand)")
+
+    @field_validator("candidate", "stable", mode="before")
+    @classmethod
+    def _not_a_boolean(cls, value: object) -> object:
+        if isinstance(value, bool):  # pydantic would read true as version 1
+            raise ValueError("a version number, not true/false")
+        return value
 
 
 class ShadowPair(BaseModel):
