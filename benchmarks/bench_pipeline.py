@@ -59,16 +59,9 @@ def main() -> None:
 
 
 def _remove_images() -> None:
-    from shipml.containers.engine import docker_client
+    from shipml.containers import remove_tags
 
-    client = docker_client()
-    try:
-        for image in client.images.list(name="shipml-serving"):
-            for tag in image.tags:
-                if tag.split(":", 1)[1].startswith(TAG_PREFIX):
-                    client.images.remove(tag)
-    finally:
-        client.close()
+    remove_tags("shipml-serving", TAG_PREFIX)
 
 
 if __name__ == "__main__":

@@ -120,3 +120,27 @@ def test_the_cli_module_imports_without_the_docker_sdk():
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "Docker"
+
+
+@pytest.mark.docker
+def test_remove_tags_removes_only_the_tags_with_the_prefix(client, base_image):
+    import uuid
+
+    from shipml.containers import remove_tags
+
+    prefix = f"rmtest-{uuid.uuid4().hex[:8]}-"
+    repository = "shipml-test-remove-tags"
+    image = client.images.get(base_image)
+    for tag in (f"{prefix}a", f"{prefix}b", "keep-" + prefix):
+        image.tag(repository, tag)
+    try:
+        removed = remove_tags(repository, prefix)
+        assert sorted(removed) == [f"{repository}:{prefix}a", f"{repository}:{prefix}b"]
+        left = [t for i in client.images.list(name=repository) for t in i.tags if t.startswith(repository + ":")]
+        assert left == [f"{repository}:keep-{prefix}"]
+        client.images.get(base_image)  # the layers stay
+    finally:
+        for i in client.images.list(name=repository):
+            for t in i.tags:
+                if t.startswith(repository + ":"):
+                    client.images.remove(t)

@@ -28,16 +28,9 @@ def docker_ready():
     if reason:
         pytest.skip(reason)
     yield
-    from shipml.containers.engine import docker_client
+    from shipml.containers import remove_tags
 
-    client = docker_client()
-    try:  # only the tags these tests made; layers shared with other images stay
-        for image in client.images.list(name="shipml-serving"):
-            for tag in image.tags:
-                if tag.split(":", 1)[1].startswith(TAG_PREFIX):
-                    client.images.remove(tag)
-    finally:
-        client.close()
+    remove_tags("shipml-serving", TAG_PREFIX)  # only the tags these tests made; shared layers stay
 
 
 @pytest.fixture(scope="session")

@@ -15,6 +15,7 @@ from shipml.containers.build import (
     BuildResult,
     build_image,
     remove_image,
+    remove_tags,
     temporary_image,
 )
 from shipml.containers.engine import LABEL, EngineStatus, docker_client, engine_available
@@ -50,6 +51,7 @@ __all__ = [
     "prepare_image_models",
     "remove_container",
     "remove_image",
+    "remove_tags",
     "run_container",
     "temporary_image",
 ]

@@ -149,6 +149,23 @@ def remove_image(tag: str, client: docker.DockerClient | None = None) -> bool:
             client.close()
 
 
+def remove_tags(repository: str, prefix: str, client: docker.DockerClient | None = None) -> list[str]:
+    """Remove every ``repository:<tag>`` whose tag starts with ``prefix`` (a run's own tags; shared layers stay)."""
+    own_client = client is None
+    client = client or docker_client()
+    removed = []
+    try:
+        for image in client.images.list(name=repository):
+            for tag in image.tags:
+                if tag.split(":", 1)[1].startswith(prefix):
+                    client.images.remove(tag)
+                    removed.append(tag)
+    finally:
+        if own_client:
+            client.close()
+    return removed
+
+
 @contextmanager
 def temporary_image(context: str | Path, tag: str, **build_options) -> Iterator[BuildResult]:
     """Build an image for the length of a ``with`` block; remove it afterwards, even on errors."""
