@@ -33,10 +33,14 @@ RUN python -m venv --without-pip /opt/venv \
 # ---- 3. app: only the device side of the kit is imported ----------------------------------------
 FROM deps AS app
 COPY --from=wheels /wheels/app /wheels/app
+COPY deploy/docker/keep-imported.py /tmp/keep-imported.py
+# Only the modules the device imports (its update and signature checks included) stay in the image.
 RUN pip install --no-cache-dir --disable-pip-version-check --no-index --no-deps --no-compile \
         --target /opt/app /wheels/app/shipml-*.whl \
     && rm -rf /opt/app/bin \
-    && /opt/venv/bin/python -c "import shipml.edge.device"
+    && /opt/venv/bin/python -B /tmp/keep-imported.py /opt/app shipml \
+        shipml.edge.device shipml.edge.update shipml.signing \
+    && /opt/venv/bin/python -B -c "import shipml.edge.device, shipml.edge.update"
 # The edge bundle (`shipml edge export BUNDLE --out DIR`), readable by the runtime user.
 ARG EDGE_BUNDLE=artifacts/edge-bundle
 COPY ${EDGE_BUNDLE} /model

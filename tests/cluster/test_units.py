@@ -4,6 +4,7 @@ generator against a real local HTTP server."""
 from __future__ import annotations
 
 import re
+import shutil
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -142,3 +143,23 @@ def test_the_reaper_tears_down_a_cluster_whose_opener_died(tmp_path):
         time.sleep(0.1)
     assert not state.exists()
     assert "tearing down" in (tmp_path / "reaper.log").read_text()
+
+
+def test_a_cluster_state_folder_holds_the_kubelet_socket_under_a_deep_tmpdir(tmp_path, monkeypatch):
+    # A grader's per-student work folder (or build/tmp in a deep clone) is the kernel's TMPDIR: the kubelet
+    # once failed there with "listen unix ...: bind: invalid argument" (a socket path holds 107 bytes).
+    import socket
+
+    from shipml.cluster.session import state_folder
+
+    deep = tmp_path / ("x" * 60) / "out" / "work" / "lab04" / "solution" / "tmp"
+    deep.mkdir(parents=True)
+    monkeypatch.setattr("tempfile.tempdir", str(deep))
+    state = state_folder("shipml-real-node-")
+    try:
+        folder = state / "node" / "kubelet" / "pod-resources"
+        folder.mkdir(parents=True)
+        with socket.socket(socket.AF_UNIX) as listener:
+            listener.bind(str(folder / "kubelet.sock"))
+    finally:
+        shutil.rmtree(state.parent)

@@ -6,6 +6,7 @@ temporary folder and are always removed by `close()`, host settings restored."""
 from __future__ import annotations
 
 import atexit
+import os
 import shutil
 import subprocess
 import tempfile
@@ -110,12 +111,26 @@ def real_node_reason() -> str | None:
     return reason or busy_reason()
 
 
+# The kubelet's deepest socket is <state>/node/kubelet/pod-resources/kubelet.sock and a unix socket's
+# path holds at most 107 bytes, so a cluster's state folder must sit on a short path.
+LONGEST_STATE_BASE = 32  # + "/shipml-real-node-XXXXXXXX/state" (32) + that tail (37) < 107
+
+
+def state_folder(prefix: str) -> Path:
+    """A fresh state folder for a cluster, on a short path. A kernel's TMPDIR can be deep (build/tmp in a
+    clone under a long home folder, a grader's per-student work folder): then /tmp is used instead."""
+    base = tempfile.gettempdir()
+    if len(base) > LONGEST_STATE_BASE and os.access("/tmp", os.W_OK):
+        base = "/tmp"
+    return Path(tempfile.mkdtemp(prefix=prefix, dir=base)) / "state"
+
+
 def _real_node_session(images: tuple[str, ...], fall_back: bool) -> ClusterSession | None:
     """The kit's control plane with a real node, torn down at exit; None (with `fall_back`) when
     another real node started first on this machine."""
     from shipml.cluster.realnode.node import RealNodeBusy
 
-    state = Path(tempfile.mkdtemp(prefix="shipml-real-node-")) / "state"
+    state = state_folder("shipml-real-node-")
     try:
         session = ClusterSession("real-node", fake=up(0, state_dir=state, real_node=True, images=images))
     except RealNodeBusy as exc:
@@ -146,7 +161,7 @@ def open_cluster(use_kind: str = "auto", nodes: int = 3, real_node: str = "auto"
     if session is None:
         reason = (real_node_reason() or "another real node took it first") if real_node != "no" else "real_node='no'"
         print(f"No kind cluster, no real node ({reason}): fake nodes")
-        state = Path(tempfile.mkdtemp(prefix="shipml-fake-cluster-")) / "state"
+        state = state_folder("shipml-fake-cluster-")
         session = ClusterSession("fake-nodes", fake=up(nodes, state_dir=state))
         atexit.register(session.close)  # a kernel that stops early still removes it
         reaper.spawn(state)  # and one killed before its atexit handler finished, too
