@@ -118,9 +118,9 @@ def add_routes(app: FastAPI) -> None:
     app.include_router(routes_tfserving.router)
     app.include_router(routes_v2.router)
 
-    @app.api_route("/metrics", methods=["GET", "HEAD"], tags=["operations"], response_class=Response,
-                   responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}},
-                                    "description": "Prometheus text format"}})
+    @routes_predict.get_and_head(app, "/metrics", tags=["operations"], response_class=Response,
+                                 responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}},
+                                                  "description": "Prometheus text format"}})
     async def prometheus_metrics(m: MetricsDep) -> Response:
         """Requests by route and status, latency histogram, predictions by class, loaded model versions."""
         return Response(m.render(), media_type=m.content_type)

@@ -13,7 +13,7 @@ import inspect
 from collections.abc import Callable, Coroutine, Sequence
 from typing import Any
 
-from fastapi import APIRouter, Path, Query, Request, Response
+from fastapi import APIRouter, FastAPI, Path, Query, Request, Response
 from fastapi.routing import APIRoute
 from pydantic_core import to_json
 from starlette.convertors import Convertor, register_url_convertor
@@ -98,8 +98,19 @@ def versioned_get(router: APIRouter, paths: Sequence[str], endpoint: Callable[..
             handler.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
                 [p for p in inspect.signature(endpoint).parameters.values() if p.name != "version"])
             handler.__name__, handler.__doc__ = endpoint.__name__, endpoint.__doc__
-        router.add_api_route(path, handler, methods=["GET", "HEAD"], responses=ERROR_RESPONSES,
-                             name=endpoint.__name__ + ("_version" if "{version" in path else ""), **kwargs)
+        get_and_head(router, path, responses=ERROR_RESPONSES,
+                     name=endpoint.__name__ + ("_version" if "{version" in path else ""), **kwargs)(handler)
+
+
+def get_and_head(router: APIRouter | FastAPI, path: str, **kwargs: Any) -> Callable[[Callable[..., Any]], Any]:
+    """Decorator: the handler answers GET (documented) and HEAD (probes, ``curl -I``; kept out of the schema,
+    where one route with both methods would be two operations with one operation id)."""
+    def register(endpoint: Callable[..., Any]) -> Callable[..., Any]:
+        router.add_api_route(path, endpoint, methods=["GET"], **kwargs)
+        head = {**kwargs, "include_in_schema": False, "name": kwargs.get("name", endpoint.__name__) + "_head"}
+        router.add_api_route(path, endpoint, methods=["HEAD"], **head)
+        return endpoint
+    return register
 
 
 def served_model(request: Request, repo: Any) -> ServedModel:

@@ -21,7 +21,7 @@ from shipml.serving.body import read_body
 from shipml.serving.deps import Repository, get_repository
 from shipml.serving.errors import ApiError
 from shipml.serving.repository import ServedModel
-from shipml.serving.routes_predict import lean_route, predict_columns, served_model, versioned_get
+from shipml.serving.routes_predict import get_and_head, lean_route, predict_columns, served_model, versioned_get
 from shipml.serving.schemas import (
     V2_OUTPUTS,
     V2InferResponse,
@@ -96,20 +96,20 @@ def _model_metadata(repo: Any, served: ServedModel) -> dict[str, Any]:
     }
 
 
-@router.api_route("/v2", methods=["GET", "HEAD"], response_model=V2ServerMetadata)
+@get_and_head(router, "/v2", response_model=V2ServerMetadata)
 async def v2_server_metadata() -> dict[str, Any]:
     """Server name, version and protocol extensions."""
     return {"name": "shipml", "version": __version__, "extensions": ["binary_tensor_data"]}
 
 
-@router.api_route("/v2/health/live", methods=["GET", "HEAD"], response_model=V2Live)
+@get_and_head(router, "/v2/health/live", response_model=V2Live)
 async def v2_live() -> dict[str, Any]:
     """The process answers (Kubernetes liveness)."""
     return {"live": True}
 
 
-@router.api_route("/v2/health/ready", methods=["GET", "HEAD"], response_model=V2Ready,
-                  responses={503: {"model": V2Ready, "description": "not every model is ready yet"}})
+@get_and_head(router, "/v2/health/ready", response_model=V2Ready,
+              responses={503: {"model": V2Ready, "description": "not every model is ready yet"}})
 async def v2_ready(request: Request) -> Response:
     """200 once every model in the repository has a served version, 503 before (Kubernetes readiness)."""
     repo = getattr(request.app.state, "repository", None)
