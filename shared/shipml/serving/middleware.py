@@ -62,7 +62,10 @@ class ServingMiddleware:
         # Paths without parameters are found by a dict look-up; the others by matching (TF Serving, v2).
         self._static = {r.path: (r, {"endpoint": r.endpoint, "path_params": {}})
                         for r in self.lean_routes if "{" not in r.path}
-        self._templated = [r for r in self.lean_routes if "{" in r.path]
+        # The others (TF Serving, v2) by their literal prefix, then their regex: a few µs less than asking every
+        # route to ``matches`` the scope in turn (v2 infer came after six TF Serving routes).
+        self._templated = [(r.path[:r.path.index("{")], r.path_regex, r.param_convertors, r)
+                           for r in self.lean_routes if "{" in r.path]
         self.metrics = metrics
         self.keys = api_keys or (ApiKeys([api_key.encode()]) if api_key else None)  # see shipml.serving.auth
         self.public_ops = public_ops
@@ -128,12 +131,13 @@ class ServingMiddleware:
         """Prediction routes straight to their handler, OPTIONS answered here, the rest to the app."""
         method = scope["method"]
         if method == "POST":
-            found = self._static.get(scope["path"])
+            path = scope["path"]
+            found = self._static.get(path)
             if found is None:
-                for candidate in self._templated:
-                    match, child = candidate.matches(scope)
-                    if match is Match.FULL:
-                        found = (candidate, child)
+                for prefix, regex, convertors, candidate in self._templated:  # every lean route is POST only
+                    if path.startswith(prefix) and (m := regex.match(path)) is not None:
+                        params = {k: convertors[k].convert(v) for k, v in m.groupdict().items()}
+                        found = (candidate, {"endpoint": candidate.endpoint, "path_params": params})
                         break
             if found is not None:
                 route, child = found
