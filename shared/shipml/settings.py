@@ -26,6 +26,7 @@ variable                       default             meaning
 ``SHIPML_TLS_CERT``            (none: plain HTTP)  PEM certificate (chain) for HTTPS; with ``SHIPML_TLS_KEY``
 ``SHIPML_TLS_KEY``             (none)              PEM private key of that certificate
 ``SHIPML_HEADER_TIMEOUT``      ``10``              a connection must send a request's headers within this
+``SHIPML_BODY_TIMEOUT``        ``30``              ... and its body within this of the headers (else 408)
 ``SHIPML_KEEPALIVE_SECONDS``   ``5``               an idle keep-alive connection is closed after this
 ``SHIPML_MONITOR``             ``false``           prediction log + live drift gauges (shipml.monitoring)
 ``SHIPML_MONITOR_LOG_DIR``     ``/tmp/shipml-...``  prediction log folder (rotated Parquet files)
@@ -84,6 +85,8 @@ class Settings(BaseSettings):
         None, description="folder of trusted *.pub keys; when set, only bundles they signed load (shipml.signing)")
     header_timeout: float = Field(10.0, gt=0, description="close a connection whose request headers "
                                           "take longer (slow or silent clients)")
+    body_timeout: float = Field(30.0, gt=0, description="answer 408 (and close) when a request's body is not "
+                                "complete this many seconds after its headers (a client trickling it)")
     keepalive_seconds: int = Field(5, ge=1, description="close an idle keep-alive connection after this")
     # monitoring (shipml.monitoring): the prediction log and the live drift gauges
     monitor: bool = Field(False, description="log predictions and export drift gauges")
@@ -146,6 +149,7 @@ class Settings(BaseSettings):
             "SHIPML_MODEL_THREADS": str(self.model_threads),
             "SHIPML_POLL_SECONDS": str(self.poll_seconds),
             "SHIPML_HEADER_TIMEOUT": str(self.header_timeout),
+            "SHIPML_BODY_TIMEOUT": str(self.body_timeout),
             "SHIPML_KEEPALIVE_SECONDS": str(self.keepalive_seconds),
             "SHIPML_MONITOR": "true" if self.monitor else "false",
             "SHIPML_MONITOR_LOG_DIR": str(self.monitor_log_dir or ""),

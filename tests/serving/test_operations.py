@@ -136,6 +136,61 @@ def test_a_silent_or_slow_client_is_disconnected_after_the_header_timeout(model_
         assert httpx.get(f"{s.url}/v2/health/ready").status_code == 200
 
 
+def test_a_body_trickled_or_never_sent_is_answered_408_after_the_body_timeout(model_repo):
+    """Headers at once, then the body at 1 byte/s (or nothing): 408 with a message, the socket closed, counted."""
+    import json
+
+    body = json.dumps(RECORD).encode()
+    head = (f"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {len(body)}\r\n\r\n").encode()
+    env = {"SHIPML_BODY_TIMEOUT": "1", "SHIPML_DEFAULT_MODEL": "fraud-onnx"}
+    with BackgroundServer(model_repo, env=env) as s:
+        host, port = s.url.removeprefix("http://").split(":")
+        trickle = socket.create_connection((host, int(port)), timeout=10)
+        silent = socket.create_connection((host, int(port)), timeout=10)
+        split = socket.create_connection((host, int(port)), timeout=10)
+        started = time.monotonic()
+        for sock in (trickle, silent, split):
+            sock.sendall(head)
+        time.sleep(0.3)
+        split.sendall(body)  # late but within the timeout: answered as usual
+        assert b"HTTP/1.1 200" in read_one_response(split)
+        trickle.settimeout(1.0)
+        answer, sent = b"", 0
+        while time.monotonic() - started < 8 and b"\r\n\r\n" not in answer:
+            try:
+                trickle.sendall(body[sent:sent + 1])
+                sent += 1
+                answer += trickle.recv(4096)  # waits up to 1 s: one byte a second
+            except TimeoutError:
+                continue
+            except OSError:
+                break
+        took = time.monotonic() - started
+        assert answer.startswith(b"HTTP/1.1 408"), answer
+        assert sent < len(body) and took < 5, (sent, took)
+        silent.settimeout(8)
+        answers = {"trickle": answer + _rest(trickle), "silent": _rest(silent)}
+        for name, raw in answers.items():
+            assert raw.startswith(b"HTTP/1.1 408"), (name, raw)
+            assert b"connection: close" in raw.lower(), (name, raw)
+            error = json.loads(raw.split(b"\r\n\r\n", 1)[1])["error"]
+            assert "SHIPML_BODY_TIMEOUT" in error and "1 s" in error, error
+        for sock in (trickle, silent, split):
+            sock.close()
+        assert httpx.post(f"{s.url}/predict", json=RECORD).status_code == 200
+        metrics = httpx.get(f"{s.url}/metrics").text
+        assert 'shipml_requests_total{method="POST",route="/predict",status="408"} 2.0' in metrics, metrics
+
+
+def _rest(sock: socket.socket) -> bytes:
+    """Everything until the server closes the connection (it must: a 408 ends it)."""
+    data = b""
+    while chunk := sock.recv(4096):
+        data += chunk
+    return data
+
+
 class Recorder:
     """A test extension: records every completed prediction and its lifecycle calls."""
 

@@ -3,7 +3,9 @@
 ``Content-Encoding: gzip`` or ``deflate`` (what ``tritonclient``'s ``request_compression_algorithm``
 sends) is decoded, never past ``SHIPML_MAX_REQUEST_BYTES`` of output (a small bomb cannot fill the
 memory); any other encoding is a 415. A leading UTF-8 byte order mark is dropped (RFC 8259 lets a
-parser ignore it; Windows tools add one), so the three protocols agree on it.
+parser ignore it; Windows tools add one), so the three protocols agree on it. A body that did not
+arrive within ``SHIPML_BODY_TIMEOUT`` s of its headers (a client trickling it) is a 408
+(:mod:`shipml.serving.protocol` ends the request and flags it).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from starlette.requests import Request
 from shipml.serving.errors import ApiError
 
 BOM = b"\xef\xbb\xbf"
+BODY_TIMEOUT_KEY = "shipml.body_timeout"  # set in a request's scope when its body timed out: the seconds allowed
 ENCODINGS = {"gzip": 16 + zlib.MAX_WBITS, "x-gzip": 16 + zlib.MAX_WBITS, "deflate": zlib.MAX_WBITS}
 
 
@@ -46,6 +49,9 @@ def decompress(body: bytes, encoding: str, limit: int) -> bytes:
 async def read_body(request: Request) -> bytes:
     """The request body, decompressed and without a BOM."""
     body = await request.body()
+    if BODY_TIMEOUT_KEY in request.scope:
+        raise ApiError(408, f"the request body did not arrive within {request.scope[BODY_TIMEOUT_KEY]:g} s of its "
+                            "headers (SHIPML_BODY_TIMEOUT); send the whole body at once")
     encoding = request.headers.get("content-encoding")
     if encoding:
         body = decompress(body, encoding, request.app.state.settings.max_request_bytes)
