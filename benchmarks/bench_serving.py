@@ -1,6 +1,6 @@
 """Real-time serving benchmark: the seed-style app, the kit's server (scikit-learn and ONNX), a bare floor.
 
-    .venv/bin/python benchmarks/bench_serving.py [--json PATH] [--md PATH] [--duration 5] [--repeat 2]
+    .venv/bin/python benchmarks/bench_serving.py [--json PATH] [--md PATH] [--duration 2] [--repeat 5]
                                                  [--baseline GIT-REF]
 
 In one run, for ``lr`` and ``hgb``: each server runs alone as one uvicorn worker on 127.0.0.1 and gets
@@ -12,8 +12,9 @@ request and RSS. The servers and routes:
   (:mod:`shipml.serving.seed_style`; default threads, as a student would run it);
 * ``kit-sklearn`` / ``kit-onnx``: ``shipml serve`` with the scikit-learn bundle / its ONNX export; kit-onnx
   on all three protocols: ``/predict``, TF Serving's ``:predict`` (``instances``), v2 ``infer`` (tensors);
-* ``floor``: a bare Starlette route that parses the body with the same pydantic model and calls
-  onnxruntime: what one Python worker can do at all;
+* ``floor``: a bare Starlette route that parses the body with the same pydantic model (the fast twin
+  ``/predict`` tries first, :mod:`shipml.serving.schemas`) and calls onnxruntime: what one Python worker
+  can do at all;
 * with ``--baseline REF``: the kit's server from that commit too (``kit-sklearn@REF``, ``kit-onnx@REF``),
   so before and after are measured in the same run.
 
@@ -21,8 +22,12 @@ While kit-sklearn is under load at the highest connection count, a probe asks ``
 50 ms: its p50/p99 is the health-check latency a Kubernetes probe would see.
 
 Goals: kit-onnx >= 0.6 x floor req/s (issue 5); v2 and TF ``:predict`` within 1.25 x ``/predict``'s CPU
-per request and ``/predict`` within 1.25 x the floor's (issue 13). Everything targets 127.0.0.1 only and
-every run is bounded in time.
+per request and ``/predict`` within 1.25 x the floor's (issue 13). On a shared machine one cell's CPU per
+request varies by tens of percent, so there are many short interleaved rounds (default 5 x 2 s), the
+table shows medians, and each goal ratio is taken within each round (the three routes of one server
+are measured back to back, the floor in the same round) and reported as the median with the range
+over rounds: a verdict whose range straddles the goal is marked uncertain. Everything targets
+127.0.0.1 only and every run is bounded in time.
 """
 
 from __future__ import annotations
@@ -71,7 +76,7 @@ def serve_floor(bundle: Path, port: int) -> None:
     meta = verify_bundle(bundle)
     session = open_session(bundle / meta.model_file, threads=1)
     types = {i.name: _NUMPY_OF[i.type] for i in session.get_inputs()}
-    adapter = TypeAdapter(record_model(meta.schema))
+    adapter = TypeAdapter(record_model(meta.schema, fast=True))
     output = [session.get_outputs()[-1].name]
     for o in session.get_outputs():
         if "prob" in o.name:
@@ -280,7 +285,7 @@ def measure(app: str, bundles: dict[str, Path], connections: list[int], seconds:
             url = base + path
             load = (lambda c, s, url=url, script=script: run_wrk(url, c, s, script)) if tool == "wrk" else (
                 lambda c, s, url=url, body=body: run_httpx(url, c, s, body.encode()))
-            load(8, min(2.0, seconds))  # warm-up: imports, caches, lazy paths
+            load(8, min(1.0, seconds))  # warm-up: imports, caches, lazy paths
             for c in connections:
                 probe: list[float] = []
                 prober = None
@@ -344,10 +349,14 @@ def markdown(results: dict) -> str:
                  "`GET /v2/health/ready` (every 50 ms, new connection) while the server is under that load.")
     lines.append("")
     for g in results["goal"]:
+        ranges = {k: "{:.2f}-{:.2f}".format(*g["rounds_range"][k]) for k in ("predict_vs_floor", "tf_vs_predict",
+                                                                             "v2_vs_predict")}
         lines.append(f"- **{g['model']}**: kit-onnx / floor = {g['ratio_8']:.2f} req/s at {g['conns']} connections; "
-                     f"CPU per request: /predict = {g['predict_vs_floor']:.2f} × floor, TF :predict = "
-                     f"{g['tf_vs_predict']:.2f} × /predict, v2 infer = {g['v2_vs_predict']:.2f} × /predict → "
-                     f"protocol goal (≤ {GOAL_PROTOCOL_CPU}×) {'reached' if g['protocols_reached'] else 'NOT reached'}")
+                     f"CPU per request (median of {g['rounds']} rounds' ratios, range in brackets): /predict = "
+                     f"{g['predict_vs_floor']:.2f} ({ranges['predict_vs_floor']}) × floor, TF :predict = "
+                     f"{g['tf_vs_predict']:.2f} ({ranges['tf_vs_predict']}) × /predict, v2 infer = "
+                     f"{g['v2_vs_predict']:.2f} ({ranges['v2_vs_predict']}) × /predict → protocol goal "
+                     f"(≤ {GOAL_PROTOCOL_CPU}×) {g['verdict']}")
     return "\n".join(lines) + "\n"
 
 
@@ -355,8 +364,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--json", type=Path, help="write the results as JSON here")
     parser.add_argument("--md", type=Path, help="write the Markdown table here")
-    parser.add_argument("--duration", type=float, default=5.0, help="seconds per measurement")
-    parser.add_argument("--repeat", type=int, default=2, help="interleaved rounds (median reported)")
+    parser.add_argument("--duration", type=float, default=2.0, help="seconds per measurement")
+    parser.add_argument("--repeat", type=int, default=5, help="interleaved rounds (median reported)")
     parser.add_argument("--connections", type=int, nargs="+", default=[8, 32])
     parser.add_argument("--baseline", help="also run the kit's server from this git commit (before/after)")
     parser.add_argument("--models", nargs="+", default=["lr", "hgb"], choices=["lr", "hgb", "mlp"])
@@ -383,6 +392,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"preparing bundles in {workdir} ...", flush=True)
         bundles = prepare(workdir, args.models, args.rows)
         rows: list[dict] = []
+        per_round: dict[str, list[dict]] = {}  # model -> one {route: cpu µs/req} per round, at the fewest connections
         for kind in args.models:
             # Rounds interleave the servers, so a burst of load from elsewhere on the machine hits all of them.
             runs: dict[str, list[list[dict]]] = {app: [] for app in apps}
@@ -397,6 +407,10 @@ def main(argv: list[str] | None = None) -> int:
                               f"p50 {r['p50_ms']:6.2f} ms  p99 {r['p99_ms']:6.2f} ms  "
                               f"cpu {r['cpu_us_per_request']:6.0f} µs/req  rss {r['rss_mb']:5.0f} MB  "
                               f"errors {r['errors']}{health}  (round {round_no + 1})", flush=True)
+            per_round[kind] = [
+                {**{r["route"]: r["cpu_us_per_request"] for r in onnx if r["connections"] == min(args.connections)},
+                 "floor": next(r["cpu_us_per_request"] for r in floor if r["connections"] == min(args.connections))}
+                for onnx, floor in zip(runs.get("kit-onnx", []), runs.get("floor", []), strict=False)]
             for app in apps:
                 for r in median_rows(runs[app]):
                     r["model"] = kind
@@ -416,13 +430,21 @@ def main(argv: list[str] | None = None) -> int:
     for kind in args.models:
         cpu = {route: index.get((kind, "kit-onnx", route, conns)) for route in ("predict", "tf", "v2")}
         f = index.get((kind, "floor", "predict", conns))
-        if all(cpu.values()) and f:
-            per = {k: v["cpu_us_per_request"] for k, v in cpu.items()}
+        if all(cpu.values()) and f and per_round.get(kind):
+            # each ratio within one round (same server run, same minute), then the median over rounds
+            ratios = {"predict_vs_floor": [r["predict"] / r["floor"] for r in per_round[kind]],
+                      "tf_vs_predict": [r["tf"] / r["predict"] for r in per_round[kind]],
+                      "v2_vs_predict": [r["v2"] / r["predict"] for r in per_round[kind]]}
             g = {"model": kind, "conns": conns, "ratio_8": cpu["predict"]["rps"] / f["rps"],
-                 "predict_vs_floor": per["predict"] / f["cpu_us_per_request"],
-                 "tf_vs_predict": per["tf"] / per["predict"], "v2_vs_predict": per["v2"] / per["predict"]}
-            worst = max(g["predict_vs_floor"], g["tf_vs_predict"], g["v2_vs_predict"])
-            g["protocols_reached"] = worst <= GOAL_PROTOCOL_CPU
+                 "rounds": len(per_round[kind]), "rounds_cpu_us": per_round[kind],
+                 **{k: statistics.median(v) for k, v in ratios.items()},
+                 "rounds_range": {k: (min(v), max(v)) for k, v in ratios.items()}}
+            g["protocols_reached"] = max(g[k] for k in ratios) <= GOAL_PROTOCOL_CPU
+            over = [k for k in ratios if g[k] > GOAL_PROTOCOL_CPU]
+            straddle = [k for k in ratios if min(ratios[k]) <= GOAL_PROTOCOL_CPU < max(ratios[k])]
+            g["verdict"] = ("reached" if not over else "NOT reached (" + ", ".join(over) + ")") + (
+                f" (uncertain: the rounds' range of {', '.join(straddle)} straddles {GOAL_PROTOCOL_CPU})"
+                if straddle else "")
             goal.append(g)
     results = {"benchmark": "bench_serving", "load_tool": tool, "duration_s": args.duration, "repeat": args.repeat,
                "machine": f"{os.cpu_count()} cores, {platform.machine()}, Python {platform.python_version()}",
