@@ -41,8 +41,8 @@ VERSIONED = BASE + "/versions/{version:int}"
 
 def split_body(request: Request, body: bytes) -> tuple[bytes, bytes]:
     """The JSON header and the binary tensors of a body (Triton's ``Inference-Header-Content-Length``)."""
-    header = request.headers.get("inference-header-content-length")
-    if header is None:
+    header = next((v for k, v in request.scope["headers"] if k == b"inference-header-content-length"), None)
+    if header is None:  # (ASGI header names are lower case)
         return body, b""
     try:
         n = int(header)
@@ -59,7 +59,8 @@ async def v2_infer(request: Request) -> Response:
     header, binary = split_body(request, await read_body(request))
     columns, parsed = served.codec.decode_v2(header, binary)
     proba, index = await predict_columns(request, served, columns)
-    wanted = [o.name for o in parsed.outputs] if parsed.outputs else V2_OUTPUTS
+    requested = parsed.get("outputs")
+    wanted = [o["name"] for o in requested] if requested else V2_OUTPUTS
     n = len(index)
     outputs = []
     for name in wanted:
@@ -73,8 +74,8 @@ async def v2_infer(request: Request) -> Response:
             outputs.append({"name": "class_name", "datatype": "BYTES", "shape": [n],
                             "data": [served.class_names[i] for i in index]})
     body: dict[str, Any] = {"model_name": served.name, "model_version": str(served.version)}
-    if parsed.id is not None:
-        body["id"] = parsed.id
+    if parsed.get("id") is not None:
+        body["id"] = parsed["id"]
     body["outputs"] = outputs
     return Response(to_json(body), media_type="application/json")
 
