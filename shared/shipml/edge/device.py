@@ -155,6 +155,9 @@ class EdgeHandler(BaseHTTPRequestHandler):
 
     server_version = "shipml-edge"
     protocol_version = "HTTP/1.1"
+    # TCP_NODELAY: the headers and the body leave in two writes; with Nagle's algorithm the body waited for
+    # the client's delayed ACK, 40 ms on every keep-alive request (p50 44 ms -> ~1 ms on loopback).
+    disable_nagle_algorithm = True
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 (stdlib signature)
         if getattr(self.server, "verbose", False):
