@@ -1,9 +1,9 @@
 """Probation after a live swap: the device's real HTTP server, real onnxruntime, real signed bundles.
 
-The bad updates are real ONNX graphs, edited with the ``onnx`` package so that they answer NaN (or raise)
-for amounts in a band that real traffic hits but the self-test's probe rows do not; they are re-hashed
-and re-signed with the kit's own helpers, so the device accepts them, exactly as it would a colleague's
-broken export.
+The bad updates are real ONNX graphs, edited with the ``onnx`` package (``shipml.edge.faults``) so that
+they answer NaN (or raise) for amounts in a band that real traffic hits but the self-test's probe rows do
+not; they are re-hashed and re-signed with the kit's own helpers, so the device accepts them, exactly as it
+would a colleague's broken export.
 """
 
 from __future__ import annotations
@@ -20,9 +20,11 @@ from pathlib import Path
 
 import pytest
 from shipml.bundle import sign_bundle, verify_bundle, write_bundle
-from shipml.edge import MODEL_FILE, PROBA_OUTPUT, update
+from shipml.edge import update
 from shipml.edge.device import make_server, serve_in_thread
+from shipml.edge.faults import fail_on_band
 from shipml.edge.probation import ProbationSettings
+from shipml.errors import ShipmlError
 from shipml.waiting import wait_until
 
 BAND = (60.0, 140.0)  # amounts the poisoned graphs fail on: common in real traffic, between two probe rows
@@ -53,50 +55,15 @@ def _in_band(row: dict) -> bool:
 
 def _release(source: Path, out: Path, version: int, key: Path, poison: str | None = None) -> Path:
     """A signed copy of ``source`` as ``version``; ``poison``: "nan" or "raise" on amounts inside BAND."""
-    out = Path(shutil.copytree(source, out))
-    metadata = verify_bundle(out)
-    if poison is not None:
-        _poison_graph(out / MODEL_FILE, poison)
-    metadata.version = version
-    write_bundle(out, metadata)  # re-hashes model.onnx (and drops the old signature)
+    if poison is None:
+        out = Path(shutil.copytree(source, out))
+        metadata = verify_bundle(out)
+        metadata.version = version
+        write_bundle(out, metadata)  # re-hashes (and drops the old signature)
+    else:
+        out = fail_on_band(source, out, "amount", *BAND, how=poison, version=version)
     sign_bundle(out, key)
     return out
-
-
-def _poison_graph(path: Path, how: str) -> None:
-    import numpy as np
-    import onnx
-    from onnx import helper, numpy_helper
-
-    model = onnx.load(path)
-    graph = model.graph
-    raw = PROBA_OUTPUT + "_raw"
-    for node in graph.node:  # the probabilities now come out of one more node, added at the end
-        node.input[:] = [raw if n == PROBA_OUTPUT else n for n in node.input]
-        node.output[:] = [raw if n == PROBA_OUTPUT else n for n in node.output]
-
-    def const(name, value):
-        graph.initializer.append(numpy_helper.from_array(np.asarray(value), name))
-
-    const("band_lo", np.float32(BAND[0]))
-    const("band_hi", np.float32(BAND[1]))
-    nodes = [helper.make_node("Greater", ["amount", "band_lo"], ["above"]),
-             helper.make_node("Less", ["amount", "band_hi"], ["below"]),
-             helper.make_node("And", ["above", "below"], ["hit"])]
-    if how == "nan":
-        const("nan", np.float32("nan"))
-        const("zero", np.float32(0.0))
-        nodes.append(helper.make_node("Where", ["hit", "nan", "zero"], ["poison"]))
-    else:  # an index out of bounds: onnxruntime raises at run time, for these rows only
-        const("one_value", np.zeros(1, dtype=np.float32))
-        const("seven", np.int64(7))
-        nodes += [helper.make_node("Cast", ["hit"], ["hit64"], to=onnx.TensorProto.INT64),
-                  helper.make_node("Mul", ["hit64", "seven"], ["index"]),
-                  helper.make_node("Gather", ["one_value", "index"], ["poison"], axis=0)]
-    nodes.append(helper.make_node("Add", [raw, "poison"], [PROBA_OUTPUT]))
-    graph.node.extend(nodes)
-    onnx.checker.check_model(model)
-    onnx.save(model, path)
 
 
 class Traffic:
@@ -179,6 +146,8 @@ def test_the_poisoned_graphs_pass_the_self_test_but_fail_real_rows(lr_edge, sign
     probes = update.probe_rows(OnnxPredictor.load(lr_edge).schema)["amount"]
     assert not any(BAND[0] < a < BAND[1] for a in probes)
     assert 0.15 < sum(map(_in_band, rows)) / len(rows) < 0.6
+    with pytest.raises(ShipmlError, match="'merchant_category' is not a float input"):
+        fail_on_band(lr_edge, tmp_path / "x", "merchant_category", 1, 2)
     for how in ("nan", "raise"):
         bad = OnnxPredictor.load(_release(lr_edge, tmp_path / how, 2, signer[0], poison=how))
         update.self_test(bad)  # passes
