@@ -75,6 +75,10 @@ class ProbationSettings:
     def enabled(self) -> bool:
         return self.requests > 0 and self.seconds > 0
 
+    def describe(self) -> str:
+        return (f"{self.requests} requests or {self.seconds:g} s, at most {self.max_failures} failure(s)"
+                if self.enabled else "off")
+
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> ProbationSettings:
         """Defaults, then ``SHIPML_EDGE_PROBATION_*`` variables, then ``overrides`` that are not None."""

@@ -100,8 +100,7 @@ def _record(device: Path, event: dict[str, Any]) -> None:
     with open(device / LOG_FILE, "a") as f:
         f.write(json.dumps(event) + "\n")
     level = logging.INFO if event.get("accepted") else logging.WARNING
-    log.log(level, "%s (%s): %s", event.get("stage"), "accepted" if event.get("accepted") else "refused",
-            event.get("reason"))
+    log.log(level, "%s: %s", event.get("stage"), event.get("reason"))
 
 
 def _link(device: Path, name: str) -> Path | None:
@@ -263,7 +262,7 @@ class DeviceWatcher:
             probation = Probation(path.name, fallback, self.settings, self._roll_back, self._passed)
         self.server.live = Serving(predictor, probation)
         self.served = path
-        log.warning("now serving %s%s", path.name, f" on probation ({self.settings})" if probation else "")
+        log.warning("now serving %s%s", path.name, f" on probation ({self.settings.describe()})" if probation else "")
 
     def _roll_back(self, probation: Probation, reason: str) -> None:
         with self._lock:
