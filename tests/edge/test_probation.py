@@ -115,10 +115,10 @@ def serving(lr_edge, signer, tmp_path):
     """A device folder on v1 and its real HTTP server, watching the folder every 50 ms."""
     started = []
 
-    def start(probation: ProbationSettings):
+    def start(probation: ProbationSettings, poison_v1: str | None = None):
         key, trusted = signer
         device = tmp_path / "device"
-        v1 = _release(lr_edge, tmp_path / "v1", 1, key)
+        v1 = _release(lr_edge, tmp_path / "v1", 1, key, poison=poison_v1)
         assert update.apply_update(device, v1, trusted_keys=trusted).accepted
         server = make_server(device, "127.0.0.1", 0, trusted_keys=trusted)
         serve_in_thread(server)
@@ -239,6 +239,22 @@ def test_client_errors_never_count_and_a_failure_after_probation_is_a_500(servin
     assert status == 500 and "X-Shipml-Fallback" not in headers
     assert answer["error"].startswith("the model failed on this request: it returned non-finite probabilities")
     assert "not of the request" in answer["error"]
+
+
+def test_requests_both_versions_fail_do_not_count_against_the_update(serving, lr_edge, signer, rows, tmp_path):
+    """v1 already answered NaN in the band; v2 raises there instead: no regression, no rollback, clear 500s."""
+    device, server, _ = serving(ProbationSettings(requests=20, seconds=60), poison_v1="nan")
+    v2 = _release(lr_edge, tmp_path / "v2", 2, signer[0], poison="raise")
+    assert update.apply_update(device, v2, trusted_keys=signer[1]).accepted
+    wait_until(lambda: "probation" in _health(server), 10, interval=0.02, what="the swap")
+    conn = http.client.HTTPConnection("127.0.0.1", server.server_address[1], timeout=5)
+    answers = [_post(conn, {"instances": [row]}) for row in rows[:60]]
+    inside = [a for a, row in zip(answers, rows, strict=False) if _in_band(row)]
+    assert inside and all(a[0] == 500 and "it raised " in a[1]["error"] for a in inside)
+    assert not _log(device, "auto_rollback")
+    passed = _log(device, "probation")[0]
+    assert passed["failed"] == 0 and passed["requests"] == 20
+    assert update.current_bundle(device).name.startswith("fraud-lr-v2-")
 
 
 def test_serve_command_takes_probation_flags_and_rolls_back(lr_edge, signer, rows, tmp_path):

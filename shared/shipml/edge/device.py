@@ -218,9 +218,9 @@ class EdgeHandler(BaseHTTPRequestHandler):
             log.warning("%s v%s failed a request: %s%s", predictor.name, predictor.version, failure.reason,
                         f" ({failure.detail})" if failure.detail else "")
             fallback = probation.fallback if probation is not None else None
-            if probation is not None:
-                probation.record(failure.reason)
             answered = self._fallback(fallback, columns) if fallback is not None else None
+            if answered is not None:  # a request both versions fail is no evidence against the new one
+                probation.record(failure.reason)  # type: ignore[union-attr]
             if answered is None:
                 self._send(500, {"error": f"the model failed on this request: it {failure.reason} (a fault of "
                                           "the device, not of the request; the device log says more)"})

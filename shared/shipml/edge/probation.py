@@ -7,11 +7,12 @@ device swaps a new version in (``watch_device``), the new model is *on probation
 stays loaded beside it:
 
 * A request the new model fails — it raises, or its probabilities are not finite, outside [0, 1], do
-  not add up to 1 or have the wrong shape (:func:`check_probabilities`) — counts as a **failure**. The
-  request is then answered by the previous model (``200``, its ``version`` in the body and an
-  ``X-Shipml-Fallback`` header), so during probation no valid request is lost to the new model. Only
-  when the previous model fails on it too (or its schema refuses it) does the client get a ``500`` —
-  the server's fault, never a ``4xx``.
+  not add up to 1 or have the wrong shape (:func:`check_probabilities`) — is answered by the previous
+  model (``200``, its ``version`` in the body and an ``X-Shipml-Fallback`` header), so during probation
+  no valid request is lost to the new model, and counts as a **failure** of the new one. Only when the
+  previous model fails on it too (or its schema refuses it) does the client get a ``500`` — the
+  server's fault, never a ``4xx`` — and such a request counts neither way: what both versions fail
+  says nothing against the update (more likely the input found a hole in validation).
 * A client's bad request (invalid JSON, a missing field, ``hour=30``: any ``4xx``) is refused before
   any model runs: it is neither a failure nor one of the ``requests`` counted.
 * Once more than ``max_failures`` requests failed (default 0: the first failure; a model that raises
