@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 from shipml.bundle import sign_bundle, verify_bundle, write_bundle
 from shipml.edge import update
-from shipml.edge.device import make_server, serve_in_thread
+from shipml.edge.device import make_server
 from shipml.edge.faults import fail_on_band
 from shipml.edge.probation import ProbationSettings
 from shipml.errors import ShipmlError
@@ -121,7 +121,7 @@ def serving(lr_edge, signer, tmp_path):
         v1 = _release(lr_edge, tmp_path / "v1", 1, key, poison=poison_v1)
         assert update.apply_update(device, v1, trusted_keys=trusted).accepted
         server = make_server(device, "127.0.0.1", 0, trusted_keys=trusted)
-        serve_in_thread(server)
+        threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
         watcher = update.watch_device(server, device, trusted_keys=trusted, every=0.05, probation=probation)
         started.append((server, watcher))
         return device, server, update.current_bundle(device)
@@ -255,6 +255,32 @@ def test_requests_both_versions_fail_do_not_count_against_the_update(serving, lr
     passed = _log(device, "probation")[0]
     assert passed["failed"] == 0 and passed["requests"] == 20
     assert update.current_bundle(device).name.startswith("fraud-lr-v2-")
+
+
+def test_probation_ends_on_time_without_traffic(serving, lr_edge, signer, tmp_path):
+    device, server, _ = serving(ProbationSettings(requests=1000, seconds=0.3))
+    v2 = _release(lr_edge, tmp_path / "v2", 2, signer[0])
+    assert update.apply_update(device, v2, trusted_keys=signer[1]).accepted
+    passed = wait_until(lambda: _log(device, "probation"), 10, interval=0.02, what="probation to time out")[0]
+    assert passed["requests"] == 0 and passed["seconds"] >= 0.3
+    assert _health(server) == {"status": "ok", "model": "fraud-lr", "version": 2, "backend": "onnx"}
+
+
+def test_an_update_that_replaces_one_still_on_probation_falls_back_past_it(serving, lr_edge, signer, rows,
+                                                                           tmp_path):
+    device, server, v1 = serving(ProbationSettings(requests=1000, seconds=60))
+    key, trusted = signer
+    for version, poison in ((2, "nan"), (3, "raise")):  # v2 never proved itself when v3 arrives
+        bundle = _release(lr_edge, tmp_path / f"v{version}", version, key, poison=poison)
+        assert update.apply_update(device, bundle, trusted_keys=trusted).accepted
+        wait_until(lambda v=version: _health(server)["version"] == v, 10, interval=0.02, what=f"v{version}")
+    assert _health(server)["probation"]["fallback_version"] == 1
+    conn = http.client.HTTPConnection("127.0.0.1", server.server_address[1], timeout=5)
+    status, answer, headers = _post(conn, {"instances": [next(r for r in rows if _in_band(r))]})
+    assert status == 200 and answer["version"] == 1 and headers["X-Shipml-Fallback"] == "v1"
+    entry = _log(device, "auto_rollback")[0]
+    assert entry["version"].startswith("fraud-lr-v3-") and entry["restored"] == v1.name
+    assert update.current_bundle(device) == v1 and _health(server)["version"] == 1
 
 
 def test_serve_command_takes_probation_flags_and_rolls_back(lr_edge, signer, rows, tmp_path):
