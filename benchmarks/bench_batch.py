@@ -159,23 +159,24 @@ def markdown(doc: dict) -> str:
                 r = res[kind][approach]
                 out.append(f"| {int(rows):,} | {kind} | {approach} | {r['seconds']:.2f} | {r['rows_per_s']:,} "
                            f"| {r['peak_rss_mb']:,.0f} |")
-    runs = "; ".join(f"{int(rows):,} rows: best of {run['rounds']} interleaved round(s). " + _where(run)
+    runs = " ".join(f"{int(rows):,} rows: best of {run['rounds']} interleaved round(s). " + _where(run, doc)
                      for rows, run in sorted(doc.get("runs", {}).items(), key=lambda kv: int(kv[0])))
     out += ["", "seed = pandas reads the whole CSV, predicts, writes CSV; kit = "
             f"`shipml batch score` (CSV in, Parquet out, {doc['chunk_rows'] // 1000}k-row chunks, "
             f"{doc['kit_settings']}); read-only = the kit's reader alone; predict-only = predict_proba on "
-            "in-memory chunks on the kit's scoring threads. " + (f"Runs: {runs}." if runs else ""),
+            "in-memory chunks on the kit's scoring threads. " + (f"Runs: {runs}" if runs else ""),
             "", *_figures(doc["results"])]
     return "\n".join(out) + "\n"
 
 
-def _where(run: dict) -> str:
+def _where(run: dict, doc: dict) -> str:
     """Where a run was measured; runs recorded before shipml.timing.Measurement kept only the load average."""
     from shipml.timing import describe
 
     if "load_average_after" in run.get("context", {}):
         return describe(run["context"])
-    return f"Load average {run['load_before']} before, {run['load_after']} after."
+    return (f"{doc.get('machine', 'Machine not recorded')}; load average {run['load_before']} before, "
+            f"{run['load_after']} after.")
 
 
 def _load() -> str:
