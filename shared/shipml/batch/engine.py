@@ -14,7 +14,7 @@ from typing import Any
 from shipml.batch.local import local_results
 from shipml.batch.reading import DEFAULT_CHUNK_ROWS, id_type, input_files, iter_chunks, preflight, total_rows
 from shipml.batch.scoring import REPEATING_COLUMNS, ChunkResult, output_schema, quarantine_schema
-from shipml.batch.writing import AtomicTable, WriterThread, default_quarantine_path
+from shipml.batch.writing import AtomicTable, WriterThread, default_quarantine_path, partial_path
 from shipml.data import table_format
 from shipml.errors import ShipmlError
 from shipml.predictor import Predictor, load_predictor
@@ -116,7 +116,7 @@ def score(
             bad.commit()
             out.commit()
         except BaseException:
-            _abandon(results, writer, (out, bad))
+            _abandon(results, writer, {output: out, quarantine: bad})
             raise
     summary.seconds = time.perf_counter() - started
     return summary
@@ -174,18 +174,24 @@ def _check_counts(summary: BatchSummary, input: str | Path) -> None:
                            f"+ quarantined {summary.rows_quarantined}")
 
 
-def _abandon(results: Any, writer: WriterThread | None, tables: tuple[AtomicTable | None, ...]) -> None:
+def _abandon(results: Any, writer: WriterThread | None, tables: dict[Path, AtomicTable | None]) -> None:
     """A failed job: stop the scoring threads or the Dask cluster now (not when collected), stop the writer,
-    and drop the half-written tables so no partial output is left behind."""
+    and drop the half-written tables so no partial output is left behind.
+
+    A table still ``None`` may have been interrupted while it was being opened (Ctrl-C or SIGTERM right at
+    the start): its partial file can exist without the object, so it is removed by its path."""
     if results is not None:
         with contextlib.suppress(BaseException):
             results.close()
     if writer is not None:
         with contextlib.suppress(BaseException):
             writer.close()
-    for table in tables:
+    for path, table in tables.items():
         if table is not None:
             table.abort()
+        else:
+            with contextlib.suppress(OSError):
+                partial_path(path).unlink(missing_ok=True)
 
 
 def _checked_paths(input: str | Path, output: str | Path, quarantine: str | Path | None, chunk_rows: int,
