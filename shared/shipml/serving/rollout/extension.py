@@ -288,19 +288,20 @@ class RolloutExtension:
         if doc is not None:
             self.apply(doc)
         for r in list(self.rollouts.values()):
-            mine = r.totals()
-            counts = mine.to_json()
-            seen = (mine.stable.requests, mine.candidate.requests, mine.shadow_compared, mine.shadow_dropped)
-            if self._published.get(r.id) != seen:  # ended ones too: their last requests count in the status
+            progress = r.progress()
+            counts = None
+            if self._published.get(r.id) != progress:  # ended ones too: their last requests count in the status
+                counts = r.totals().to_json()
                 self.shared.publish(r.id, counts)
-                self._published[r.id] = seen
+                self._published[r.id] = progress
             if not (r.running and r.auto):
                 continue
-            totals = Totals.added_up(r.stable, r.candidate, [counts, *self.shared.counts(r.id).values()])
-            n = totals.stable.requests + totals.candidate.requests
-            if self._judged.get(r.id) == n:
+            others = self.shared.counts(r.id)
+            n = sum(progress[:2]) + sum(c["stable"]["requests"] + c["candidate"]["requests"] for c in others.values())
+            if self._judged.get(r.id) == n:  # nobody answered anything since the last analysis
                 continue
             self._judged[r.id] = n
+            totals = Totals.added_up(r.stable, r.candidate, [counts or r.totals().to_json(), *others.values()])
             verdict = analyse(totals.stable, totals.candidate, r.bounds)
             if verdict.decision != "continue":
                 self._end(r, "promoted" if verdict.decision == "promote" else "aborted", "; ".join(verdict.reasons),

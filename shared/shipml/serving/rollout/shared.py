@@ -63,6 +63,7 @@ class SharedState:
         self.path = folder / "state.json"
         self._seen: tuple[int, int, int] | None = None
         self._applied = -1
+        self._counts: dict[Path, tuple[tuple[int, int, int], dict[str, Any]]] = {}  # path -> (stat, numbers)
 
     def read(self) -> dict[str, Any]:
         """``{"generation": n, "models": {name: {"rollout": spec, "history": [events]}}}``."""
@@ -116,20 +117,27 @@ class SharedState:
         write_atomic(self.counts_dir / f"{rollout_id}.{os.getpid()}.json", json.dumps(counts))
 
     def counts(self, rollout_id: str) -> dict[int, dict[str, Any]]:
-        """Every other worker's published numbers in a rollout, by process id."""
+        """Every other worker's published numbers in a rollout, by process id (a file is read again only
+        when it changed)."""
         out: dict[int, dict[str, Any]] = {}
         for path in self.counts_dir.glob(f"{rollout_id}.*.json"):
             pid = int(path.name.split(".")[1])
             if pid == os.getpid():
                 continue
             with contextlib.suppress(FileNotFoundError, ValueError):
-                out[pid] = json.loads(path.read_text())
+                st = os.stat(path)
+                seen = (st.st_ino, st.st_mtime_ns, st.st_size)
+                cached = self._counts.get(path)
+                if cached is None or cached[0] != seen:
+                    cached = self._counts[path] = (seen, json.loads(path.read_text()))
+                out[pid] = cached[1]
         return out
 
     def forget(self, rollout_id: str) -> None:
         """Remove every worker's numbers of a finished rollout (its model starts another one)."""
         for path in self.counts_dir.glob(f"{rollout_id}.*.json"):
             path.unlink(missing_ok=True)
+            self._counts.pop(path, None)
 
 
 def _alive(pid: int) -> bool:

@@ -148,6 +148,11 @@ class Rollout:
             self.on_end(self)
         return True
 
+    def progress(self) -> tuple[int, int, int, int]:
+        """Cheap to read, and changes whenever the counts do."""
+        return (self.stats["stable"].requests, self.stats["candidate"].requests, self.shadow_compared,
+                self.shadow_dropped)
+
     def totals(self) -> Totals:
         """A copy of what this process counted (the stats' samples are copied)."""
         with self.lock:
