@@ -17,7 +17,7 @@ import httpx
 import pytest
 from shipml.data import SCHEMA, make_transactions
 from shipml.models import save_bundle, train
-from shipml.release.faults import failing_bundle
+from shipml.release.faults import constant_bundle, failing_bundle
 from shipml.serving import BackgroundServer
 from shipml.serving.rollout import bucket
 from shipml.serving.rollout.shared import SYNC_SECONDS
@@ -37,8 +37,12 @@ def server(tmp_path_factory, lr_bundle):
     for name, v2 in [("split", good), ("admin", good), ("failing", failing), ("fraud", good)]:
         shutil.copytree(lr_bundle, root / name / "1")
         shutil.copytree(v2, root / name / "2")
-    env = {"SHIPML_API_KEY": KEY, "SHIPML_ACCESS_LOG": "off", "SHIPML_POLL_SECONDS": "0"}
+    shutil.copytree(lr_bundle, root / "auto" / "1")  # its version 2 arrives during a test
+    # SHIPML_ROLLOUT_POLICY: a version copied in later is a canary (what is there at the start serves as before)
+    env = {"SHIPML_API_KEY": KEY, "SHIPML_ACCESS_LOG": "off", "SHIPML_POLL_SECONDS": "0.3",
+           "SHIPML_ROLLOUT_POLICY": "canary", "SHIPML_ROLLOUT_SHARE": "0.3", "SHIPML_ROLLOUT_MIN_REQUESTS": "150"}
     with BackgroundServer(root, workers=2, env=env) as s:
+        s.repo = root
         yield s
 
 
@@ -157,3 +161,25 @@ def test_a_good_canary_is_promoted_on_the_sum_of_both_workers_requests(client):
     assert st["verdict"]["candidate"]["requests"] >= 60 and len(per_worker) == 2 and min(per_worker) > 0, st
     assert 'shipml_rollout_decisions_total{decision="promoted",model="fraud"} 1.0' in client.get("/metrics").text
     assert {predict(client, "fraud", i).json()["version"] for i in range(20)} == {2}
+
+
+def test_a_version_copied_in_is_one_canary_for_both_workers_and_rolled_back_once(client, server, tmp_path):
+    """What a pipeline does with SHIPML_ROLLOUT_POLICY=canary: each worker loads the new version by itself;
+    the first to route a request releases it, the other takes that same rollout."""
+    constant_bundle(make_transactions(5000, seed=3), tmp_path / "next", name="auto", version=2)
+    shutil.copytree(tmp_path / "next", server.repo / "auto" / "incoming")
+    (server.repo / "auto" / "incoming").rename(server.repo / "auto" / "2")  # appears whole
+    deadline = time.monotonic() + 15
+    while sum("2" in {v["version"] for v in client.get("/v1/models/auto").json()["model_version_status"]}
+              for _ in range(16)) < 16:  # 16 new connections in a row: both workers have loaded it
+        assert time.monotonic() < deadline, "version 2 was not loaded"
+        time.sleep(0.1)
+    seen = drive(client, "auto")
+    time.sleep(SETTLE)
+    st = status(client, "auto")
+    assert (st["state"], st["stable"], st["candidate"], st["share"]) == ("aborted", 1, 2, 0.3), st
+    assert "KS D" in st["reason"] and seen["errors"] == 0
+    assert len(st["workers"]) == 2 and min(w["candidate_requests"] for w in st["workers"]) > 0, st["workers"]
+    assert len(st["history"]) == 1  # one rollout, not one per worker
+    assert 'shipml_rollout_decisions_total{decision="aborted",model="auto"} 1.0' in client.get("/metrics").text
+    assert {predict(client, "auto", i).json()["version"] for i in range(20)} == {1}
