@@ -29,7 +29,6 @@ import argparse
 import inspect
 import json
 import os
-import platform
 import resource
 import subprocess
 import sys
@@ -160,15 +159,24 @@ def markdown(doc: dict) -> str:
                 r = res[kind][approach]
                 out.append(f"| {int(rows):,} | {kind} | {approach} | {r['seconds']:.2f} | {r['rows_per_s']:,} "
                            f"| {r['peak_rss_mb']:,.0f} |")
-    runs = "; ".join(f"{int(rows):,} rows: best of {run['rounds']} interleaved round(s), load average "
-                     f"{run['load_before']} before, {run['load_after']} after"
+    runs = " ".join(f"{int(rows):,} rows: best of {run['rounds']} interleaved round(s). " + _where(run, doc)
                      for rows, run in sorted(doc.get("runs", {}).items(), key=lambda kv: int(kv[0])))
-    out += ["", f"Machine: {doc['machine']}. seed = pandas reads the whole CSV, predicts, writes CSV; kit = "
+    out += ["", "seed = pandas reads the whole CSV, predicts, writes CSV; kit = "
             f"`shipml batch score` (CSV in, Parquet out, {doc['chunk_rows'] // 1000}k-row chunks, "
             f"{doc['kit_settings']}); read-only = the kit's reader alone; predict-only = predict_proba on "
-            "in-memory chunks on the kit's scoring threads. " + (f"Runs: {runs}." if runs else ""),
+            "in-memory chunks on the kit's scoring threads. " + (f"Runs: {runs}" if runs else ""),
             "", *_figures(doc["results"])]
     return "\n".join(out) + "\n"
+
+
+def _where(run: dict, doc: dict) -> str:
+    """Where a run was measured; runs recorded before shipml.timing.Measurement kept only the load average."""
+    from shipml.timing import describe
+
+    if "load_average_after" in run.get("context", {}):
+        return describe(run["context"])
+    return (f"{doc.get('machine', 'Machine not recorded')}; load average {run['load_before']} before, "
+            f"{run['load_after']} after.")
 
 
 def _load() -> str:
@@ -186,7 +194,7 @@ def main() -> None:
     parser.add_argument("--workdir", type=Path, help="scratch folder (default: a temporary one)")
     args = parser.parse_args()
     from shipml.batch import score
-    from shipml.timing import measurement_context
+    from shipml.timing import Measurement, write_results
 
     defaults = inspect.signature(score).parameters
     kit_settings = (f"{defaults['workers'].default} scoring threads of {defaults['threads'].default} "
@@ -195,8 +203,7 @@ def main() -> None:
         workdir = Path(tmp)
         data, bundles = _prepare(args.rows, workdir)
         print(f"{args.rows:,} rows, {data.stat().st_size / 2**20:,.0f} MB of CSV; load average {_load()}")
-        load_before = _load()
-        context = measurement_context()
+        measurement = Measurement()
         runs: dict = {kind: {approach: [] for approach in APPROACHES} for kind in MODELS}
         for round_no in range(1, args.rounds + 1):
             for kind, bundle in bundles.items():
@@ -205,20 +212,18 @@ def main() -> None:
                     runs[kind][approach].append(r)
                     print(f"round {round_no} {kind:4s} {approach:13s} {r['seconds']:8.2f} s {r['rows_per_s']:>11,} "
                           f"rows/s {r['peak_rss_mb']:>8,.0f} MB peak RSS (load {_load()})", flush=True)
-        load_after = _load()
+        context = measurement.finished()
     results = {kind: {approach: {**min(rs, key=lambda r: r["seconds"]),
                                  "peak_rss_mb": max(r["peak_rss_mb"] for r in rs),
                                  "all_seconds": [r["seconds"] for r in rs]}
                       for approach, rs in by_approach.items()}
                for kind, by_approach in runs.items()}
-    doc = {"machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
-           "chunk_rows": CHUNK_ROWS, "results": {}}
+    doc = {"chunk_rows": CHUNK_ROWS, "results": {}}
     if args.json and args.json.exists():
         doc = json.loads(args.json.read_text())
     doc["kit_settings"] = kit_settings
     doc["results"][str(args.rows)] = results
-    doc.setdefault("runs", {})[str(args.rows)] = {"rounds": args.rounds, "load_before": load_before,
-                                                  "load_after": load_after, "context": context}
+    doc.setdefault("runs", {})[str(args.rows)] = {"rounds": args.rounds, "context": context}
     print("best of each:")
     for kind in MODELS:
         for approach in APPROACHES:
@@ -228,10 +233,8 @@ def main() -> None:
     for line in _figures({str(args.rows): results}):
         print(line)
     if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(doc, indent=2) + "\n")
-        args.json.with_suffix(".md").write_text(markdown(doc))
-        print(f"wrote {args.json} and {args.json.with_suffix('.md')}")
+        written = write_results(doc, args.json, markdown=markdown(doc))
+        print(f"wrote {' and '.join(map(str, written))}")
 
 
 if __name__ == "__main__":

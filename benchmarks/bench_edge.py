@@ -17,8 +17,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import tempfile
 from pathlib import Path
 
@@ -27,7 +25,7 @@ from shipml.data import make_transactions
 from shipml.edge.export import export_bundle, measure_parity
 from shipml.edge.runtime import OnnxPredictor
 from shipml.models import SklearnPredictor, save_bundle, train
-from shipml.timing import best_of, measurement_context, time_calls
+from shipml.timing import Measurement, best_of, describe, time_calls
 from threadpoolctl import threadpool_limits
 
 TARGET_SPEEDUP = 20.0
@@ -78,11 +76,10 @@ def bench_model(kind: str, train_df, rows_df, workdir: Path, calls: int) -> dict
 
 def markdown(report: dict) -> str:
     lines = [
-        f"Edge benchmark (`benchmarks/bench_edge.py`), {report['machine']}; one thread for both runtimes; "
+        f"Edge benchmark (`benchmarks/bench_edge.py`); one thread for both runtimes; "
         f"{report['rows']:,} held-out rows, models trained on {report['train_rows']:,}.",
-        f"Commit {report['context']['commit']}, measured {report['context']['measured_at']}, load average "
-        f"{report['context']['load_average'][0]:.1f} at start / {report['context_after']['load_average'][0]:.1f} "
-        "at the end (a shared, noisy machine: ratios measured side by side in one run are the figures to trust).",
+        describe(report["context"]) + " (A shared, noisy machine: ratios measured side by side in one run are the "
+        "figures to trust.)",
         "",
         "| model | runtime | single-row p50 | p99 | batch rows/s | model size | parity max \\|Δp\\| | label flips |",
         "|---|---|---:|---:|---:|---:|---:|---:|",
@@ -127,21 +124,14 @@ def main() -> None:
     args = parser.parse_args()
     train_df = make_transactions(args.train_rows, seed=1)
     rows_df = make_transactions(args.rows, seed=2024)
-    load = os.getloadavg()[0]
-    report = {"machine": f"{platform.machine()}, {os.cpu_count()} cores (shared; load average {load:.1f} at start)",
-              "context": measurement_context(), "rows": args.rows, "train_rows": args.train_rows, "models": []}
+    measurement = Measurement()
+    report = {"rows": args.rows, "train_rows": args.train_rows, "models": []}
     with tempfile.TemporaryDirectory(prefix="bench-edge-") as tmp, threadpool_limits(limits=1):
         for kind in args.models.split(","):
             result = bench_model(kind, train_df, rows_df, Path(tmp), args.calls)
             report["models"].append(result)
             print(json.dumps(result))
-    report["context_after"] = measurement_context()
-    table = markdown(report)
-    print(table)
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(report, indent=2) + "\n")
-        args.json.with_suffix(".md").write_text(table)
+    print(markdown(measurement.write(report, args.json, markdown=markdown)))
 
 
 if __name__ == "__main__":

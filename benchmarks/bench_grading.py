@@ -16,7 +16,6 @@ import argparse
 import importlib.util
 import json
 import os
-import platform
 import shutil
 import tempfile
 import time
@@ -24,7 +23,7 @@ from collections import Counter
 from pathlib import Path
 
 import nbformat
-from shipml.timing import measurement_context
+from shipml.timing import Measurement, describe
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -57,6 +56,7 @@ def main() -> None:
 
     from shipml.grading import GradeOptions, grade
 
+    measurement = Measurement()
     work = Path(tempfile.mkdtemp(prefix="bench-grading-"))
     try:
         make_submissions(work / "subs", args.n, args.stuck)
@@ -73,32 +73,27 @@ def main() -> None:
         "wall_time_s": round(wall, 1), "seconds_per_submission": round(wall / len(results), 2),
         "median_notebook_s": round(per[len(per) // 2], 1), "max_notebook_s": round(per[-1], 1),
         "statuses": dict(Counter(r.status for r in results)),
-        "machine": f"{platform.machine()}, {os.cpu_count()} cores (shared), Python {platform.python_version()}",
-        "load_average_1m": round(os.getloadavg()[0], 1),
-        "context": measurement_context(),
     }
-    print(json.dumps(figures, indent=1))
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(figures, indent=1) + "\n")
-        table = ["| submissions | jobs | stuck | wall time | per submission | median notebook | statuses |",
-                 "|---|---|---|---|---|---|---|",
-                 f"| {figures['submissions']} | {args.jobs} | {figures['stuck_submissions']} "
-                 f"(wall limit {args.wall_timeout:g} s) | {figures['wall_time_s']} s | "
-                 f"{figures['seconds_per_submission']} s | {figures['median_notebook_s']} s | "
-                 + ", ".join(f"{k} {v}" for k, v in sorted(figures["statuses"].items())) + " |"]
-        args.json.with_suffix(".md").write_text(
-            f"Grading lab00 with `shipml grade --jobs {args.jobs}` ({figures['machine']}, "
-            f"load {figures['load_average_1m']}):\n\n" + "\n".join(table) + "\n")
+    print(json.dumps(measurement.write(figures, args.json, markdown=markdown), indent=1))
+
+
+def markdown(figures: dict) -> str:
+    table = ["| submissions | jobs | stuck | wall time | per submission | median notebook | statuses |",
+             "|---|---|---|---|---|---|---|",
+             f"| {figures['submissions']} | {figures['jobs']} | {figures['stuck_submissions']} "
+             f"(wall limit {figures['wall_timeout_s']:g} s) | {figures['wall_time_s']} s | "
+             f"{figures['seconds_per_submission']} s | {figures['median_notebook_s']} s | "
+             + ", ".join(f"{k} {v}" for k, v in sorted(figures["statuses"].items())) + " |"]
+    return (f"Grading lab00 with `shipml grade --jobs {figures['jobs']}`. {describe(figures['context'])}\n\n"
+            + "\n".join(table) + "\n")
 
 
 def compare(args: argparse.Namespace) -> None:
     """Seconds per submission with each sandbox, same submissions, one run (rounds alternate sandboxes)."""
-    import subprocess
-
     from shipml.grading import GradeOptions, grade
 
     kinds = args.sandboxes.split(",")
+    measurement = Measurement()
     work = Path(tempfile.mkdtemp(prefix="bench-grading-"))
     seconds: dict[str, list[float]] = {k: [] for k in kinds}
     statuses: dict[str, Counter] = {k: Counter() for k in kinds}
@@ -116,19 +111,14 @@ def compare(args: argparse.Namespace) -> None:
                 loads.append(os.getloadavg()[0])
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=ROOT).stdout
     figures = {
-        "lab": "lab00", "submissions": args.n, "jobs": args.jobs, "commit": commit.strip(),
+        "lab": "lab00", "submissions": args.n, "jobs": args.jobs,
         "seconds_per_submission": {k: [round(x, 2) for x in v] for k, v in seconds.items()},
         "mean_seconds_per_submission": {k: round(sum(v) / len(v), 2) for k, v in seconds.items()},
         "statuses": {k: dict(v) for k, v in statuses.items()},
-        "machine": f"{platform.machine()}, {os.cpu_count()} cores (shared), Python {platform.python_version()}",
-        "load_average_1m": [round(x, 1) for x in loads],
+        "load_average_1m": [round(x, 1) for x in loads],  # after each sandbox's run
     }
-    print(json.dumps(figures, indent=1))
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(figures, indent=1) + "\n")
+    print(json.dumps(measurement.write(figures, args.json), indent=1))
 
 
 if __name__ == "__main__":

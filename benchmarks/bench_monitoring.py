@@ -18,31 +18,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import shutil
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
-
-ROOT = Path(__file__).resolve().parent.parent
-
-
-def git_commit() -> str:
-    try:
-        sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain"], cwd=ROOT, capture_output=True, text=True).stdout
-        return sha + ("-dirty" if dirty.strip() else "")
-    except OSError:
-        return "unknown"
-
-
-def load() -> list[float]:
-    return [round(x, 2) for x in os.getloadavg()]
 
 
 def prepare(workdir: Path, rows: int, backend: str) -> tuple[Path, Path]:
@@ -201,8 +182,9 @@ def main(argv: list[str] | None = None) -> int:
 
     from shipml.monitoring.reference import load_reference
     from shipml.predictor import load_predictor
+    from shipml.timing import Measurement
 
-    started_load, commit = load(), git_commit()  # the code that runs is the code at the start
+    measurement = Measurement()  # the code that runs is the code at the start
     workdir = Path(tempfile.mkdtemp(prefix="bench-monitoring-"))
     try:
         sk, repo = prepare(workdir, args.rows, args.backend)
@@ -227,17 +209,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  {false}", flush=True)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
-    results = {"benchmark": "bench_monitoring", "commit": commit, "python": sys.version.split()[0],
-               "machine": f"{platform.machine()}, {os.cpu_count()} cores (shared with other jobs)",
-               "load_before": started_load, "load_after": load(), "backend": args.backend, "train_rows": args.rows,
-               "log_overhead": overhead, "rows_logged": soak, "drift_time": drift_time,
-               "detection_delay": {"window_rows": args.window, **detection}, "false_alarms": false,
-               "decision": "test p < 0.01 / tests (Bonferroni) and PSI >= 0.02"}
-    text = json.dumps(results, indent=2, default=str)
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(text + "\n")
-    print(text)
+    results = measurement.write({
+        "benchmark": "bench_monitoring", "backend": args.backend, "train_rows": args.rows,
+        "log_overhead": overhead, "rows_logged": soak, "drift_time": drift_time,
+        "detection_delay": {"window_rows": args.window, **detection}, "false_alarms": false,
+        "decision": "test p < 0.01 / tests (Bonferroni) and PSI >= 0.02"}, args.json)
+    print(json.dumps(results, indent=2, default=str))
     return 0
 
 

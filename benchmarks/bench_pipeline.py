@@ -16,7 +16,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from shipml.timing import measurement_context
+from shipml.timing import Measurement
 
 TAG_PREFIX = "dev-pipeline-bench-"
 
@@ -31,7 +31,7 @@ def main() -> None:
     from shipml.pipeline.config import PipelineConfig
     from shipml.pipeline.run import run_pipeline
 
-    context = measurement_context()
+    measurement = Measurement()
     scratch = Path(tempfile.mkdtemp(prefix="bench-pipeline-"))
     cluster = up(3, state_dir=scratch / "state", build=False)
     records = {}
@@ -51,11 +51,8 @@ def main() -> None:
         down(state_dir=scratch / "state")
         _remove_images()
         shutil.rmtree(scratch, ignore_errors=True)
-    context["load_average_after"] = measurement_context()["load_average"]
-    result = {"context": context, "runs": records}
+    result = measurement.write({"runs": records}, args.json)
     print(json.dumps(result, indent=2))
-    if args.json:
-        args.json.write_text(json.dumps(result, indent=2) + "\n")
 
 
 def _remove_images() -> None:

@@ -162,9 +162,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--connections", type=int, default=8)
     args = parser.parse_args(argv)
 
-    from shipml.timing import measurement_context
+    from shipml.timing import Measurement
 
-    context = measurement_context()  # the code that runs is the code at the start
+    measurement = Measurement()  # the code that runs is the code at the start
     workdir = Path(tempfile.mkdtemp(prefix="bench-rollout-"))
     try:
         bundles = prepare(workdir, args.rows, args.fail_above)
@@ -174,18 +174,12 @@ def main(argv: list[str] | None = None) -> int:
         shadow = bench_shadow(bundles, workdir, args.rounds, args.requests, args.connections)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
-    import os
-
-    results = {"benchmark": "bench_rollout", "context": context,
-               "load_after": [round(x, 2) for x in os.getloadavg()],
-               "settings": {"share": args.share, "min_requests": args.min_requests, "fail_above": args.fail_above,
-                            "train_rows": args.rows, "seeds": args.seeds},
-               "canary_abort": abort, "shadow_overhead": shadow}
-    text = json.dumps(results, indent=2, default=str)
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(text + "\n")
-    print(text)
+    results = measurement.write({
+        "benchmark": "bench_rollout",
+        "settings": {"share": args.share, "min_requests": args.min_requests, "fail_above": args.fail_above,
+                     "train_rows": args.rows, "seeds": args.seeds},
+        "canary_abort": abort, "shadow_overhead": shadow}, args.json)
+    print(json.dumps(results, indent=2, default=str))
     return 0
 
 

@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import re
 import shutil
 import statistics
@@ -35,9 +34,9 @@ from pathlib import Path
 
 from shipml.net import free_port
 from shipml.processes import stop_process
+from shipml.timing import Measurement, describe
 from shipml.waiting import wait_until
 
-ROOT = Path(__file__).resolve().parent.parent
 CONFIGS = ("plain", "key", "key+signed", "key+ratelimit", "key+tls")
 KEY = "bench-key-5c2a91e0d7"
 RECORD = {"amount": 182.4, "hour": 23, "merchant_category": "online_retail", "distance_from_home_km": 12.5,
@@ -178,9 +177,8 @@ def micro(paths: dict[str, Path], n: int = 2000) -> dict[str, float]:
 def markdown(r: dict) -> str:
     base = next(x for x in r["rows"] if x["config"] == "key")
     lines = [f"`POST /predict` (ONNX lr, one uvicorn worker), `wrk` {r['connections']} connections, "
-             f"{r['duration_s']:g} s per cell, median of {r['repeat']} interleaved round(s). Commit {r['commit']}, "
-             f"{r['machine']}; load average {r['load_before']} before, {r['load_after']} after "
-             "(shared machine: read the ratios).", "",
+             f"{r['duration_s']:g} s per cell, median of {r['repeat']} interleaved round(s). "
+             f"{describe(r['context'])} (Shared machine: read the ratios.)", "",
              "| configuration | req/s | × key | p50 ms | p99 ms | errors |", "|---|---:|---:|---:|---:|---:|"]
     for x in r["rows"]:
         lines.append(f"| {x['config']} | {x['rps']:,.0f} | {x['rps'] / base['rps']:.2f} | {x['p50_ms']:.2f} | "
@@ -207,9 +205,9 @@ def main(argv: list[str] | None = None) -> int:
     if not shutil.which("wrk"):
         print("bench_security: needs wrk (apt-get install wrk)", file=sys.stderr)
         return 1
+    measurement = Measurement()
     workdir = Path(tempfile.mkdtemp(prefix="bench-security-"))
     try:
-        load_before = " / ".join(f"{x:.2f}" for x in os.getloadavg())
         paths = prepare(workdir, args.rows)
         runs: dict[str, list[dict]] = {c: [] for c in CONFIGS}
         for i in range(args.repeat):
@@ -224,19 +222,11 @@ def main(argv: list[str] | None = None) -> int:
                 row[k] = statistics.median(g[k] for g in group)
             row["errors"] = sum(g["errors"] for g in group)
             rows.append(row)
-        results = {"commit": subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
-                                            text=True).stdout.strip(),
-                   "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
-                   "duration_s": args.duration, "repeat": args.repeat, "connections": args.connections,
-                   "startups": args.startups, "rows": rows, "startup_s": startup_times(paths, args.startups, workdir),
-                   "micro_us": micro(paths), "load_before": load_before}
-        results["load_after"] = " / ".join(f"{x:.2f}" for x in os.getloadavg())
-        text = markdown(results)
-        print(text)
-        if args.json:
-            args.json.write_text(json.dumps(results, indent=2) + "\n")
-        if args.md:
-            args.md.write_text(text)
+        results = measurement.write({
+            "duration_s": args.duration, "repeat": args.repeat, "connections": args.connections,
+            "startups": args.startups, "rows": rows, "startup_s": startup_times(paths, args.startups, workdir),
+            "micro_us": micro(paths)}, args.json, markdown=markdown, md_path=args.md)
+        print(markdown(results))
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     return 0

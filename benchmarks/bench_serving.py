@@ -36,7 +36,6 @@ import argparse
 import asyncio
 import json
 import os
-import platform
 import re
 import shutil
 import statistics
@@ -48,7 +47,7 @@ from pathlib import Path
 
 from shipml.net import free_port
 from shipml.processes import stop_process
-from shipml.timing import measurement_context
+from shipml.timing import Measurement, describe
 from shipml.waiting import wait_until
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -332,9 +331,8 @@ def median_rows(runs: list[list[dict]]) -> list[dict]:
 
 def markdown(results: dict) -> str:
     lines = [f"Single-row requests, one uvicorn worker each, load from `{results['load_tool']}` on the same "
-             f"machine ({results['machine']}), {results['duration_s']:g} s per cell, median of "
-             f"{results['repeat']} interleaved round(s); commit {results['commit']}, load average "
-             f"{results['load_before']} before / {results['load_after']} after.", "",
+             f"machine, {results['duration_s']:g} s per cell, median of {results['repeat']} interleaved round(s). "
+             f"{describe(results['context'])}", "",
              "| model | server | route | conns | req/s | p50 ms | p99 ms | CPU µs/req | RSS MB | × seed | × floor "
              "| × floor (CPU) | health p50 / p99 ms |",
              "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
@@ -380,9 +378,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     tool = ("wrk" if shutil.which("wrk") else "httpx") if args.load == "auto" else args.load
     workdir = Path(tempfile.mkdtemp(prefix="bench-serving-"))
-    commit = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True,
-                            text=True).stdout.strip() or "unknown"
-    load_before = " ".join(f"{x:.1f}" for x in os.getloadavg())
+    measurement = Measurement()
     apps = list(args.apps)
     baselines: dict[str, Path] = {}
     try:
@@ -446,21 +442,11 @@ def main(argv: list[str] | None = None) -> int:
                 f" (uncertain: the rounds' range of {', '.join(straddle)} straddles {GOAL_PROTOCOL_CPU})"
                 if straddle else "")
             goal.append(g)
-    results = {"benchmark": "bench_serving", "load_tool": tool, "duration_s": args.duration, "repeat": args.repeat,
-               "machine": f"{os.cpu_count()} cores, {platform.machine()}, Python {platform.python_version()}",
-               "date": time.strftime("%Y-%m-%d"), "commit": commit, "baseline": args.baseline,
-               "load_before": load_before, "load_after": " ".join(f"{x:.1f}" for x in os.getloadavg()),
-               "rows": rows, "goal": goal,
-               "context": measurement_context()}  # commit and load average (shipml.timing)
-    table = markdown(results)
+    results = measurement.write({"benchmark": "bench_serving", "load_tool": tool, "duration_s": args.duration,
+                                 "repeat": args.repeat, "baseline": args.baseline, "rows": rows, "goal": goal},
+                                args.json, markdown=lambda doc: "# bench_serving\n\n" + markdown(doc), md_path=args.md)
     print()
-    print(table)
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(results, indent=2) + "\n")
-    md = args.md or (args.json.with_suffix(".md") if args.json else None)
-    if md:
-        md.write_text("# bench_serving\n\n" + table)
+    print(markdown(results))
     return 0
 
 

@@ -65,3 +65,14 @@ def test_dataframe_input(tiny_df):
 
 def test_schema_round_trips_through_dict():
     assert FeatureSchema.from_dict(SCHEMA.to_dict()) == SCHEMA
+
+
+def test_list_values_and_integers_beyond_float_range_are_refused_not_crashed():
+    """JSON lets a client send ``"amount": [1, 2]`` or ``1`` followed by 309 zeros; both are bad rows."""
+    v = SCHEMA.validate(_columns(_row(amount=[1, 2])))
+    assert not v.ok and v.reasons[0] == "amount=[1, 2] is not a number"
+    assert v.columns["amount"].shape == (1,)
+    v = SCHEMA.validate(_columns(_row(), _row(hour=[3]), _row(merchant_category=["fuel"])))
+    assert v.bad_rows.tolist() == [False, True, True]
+    v = SCHEMA.validate(_columns(_row(amount=10**309), _row(txn_count_24h=-(10**400))))
+    assert v.reasons == ["amount is inf", "txn_count_24h is -inf"]

@@ -17,6 +17,8 @@ COPY shared ./shared
 RUN pip wheel --no-cache-dir --disable-pip-version-check --no-deps --wheel-dir /wheels/app .
 
 # ---- 2. deps: numpy + onnxruntime in a trimmed virtual environment ------------------------------
+# Also gone: numpy's subpackages that neither numpy's own import, onnxruntime nor the device loads
+# (random, fft, polynomial, ma, f2py, testing: ~4 MB); the app stage's import check proves it.
 FROM ${BASE_IMAGE} AS deps
 RUN apt-get update \
     && apt-get install -y --no-install-recommends binutils tini \
@@ -28,6 +30,8 @@ RUN python -m venv --without-pip /opt/venv \
     && pip --python /opt/venv/bin/python install --no-cache-dir --disable-pip-version-check \
         --no-index --find-links /wheels/deps --no-compile --no-deps -r /tmp/requirements.txt \
     && slim-venv /opt/venv numpy onnxruntime \
+    && site=/opt/venv/lib/python3.11/site-packages/numpy \
+    && rm -rf "$site/random" "$site/fft" "$site/polynomial" "$site/ma" "$site/f2py" "$site/testing" \
     && echo /opt/app > /opt/venv/lib/python3.11/site-packages/shipml-app.pth
 
 # ---- 3. app: only the device side of the kit is imported ----------------------------------------

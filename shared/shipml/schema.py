@@ -162,7 +162,15 @@ def _to_array(values: Any) -> np.ndarray:
             return values.to_numpy(zero_copy_only=False)
         except TypeError:
             return values.to_numpy()
-    return np.asarray(values)
+    try:
+        raw = np.asarray(values)
+    except ValueError:  # ragged: some values are lists (a JSON client's mistake)
+        raw = None
+    if raw is None or raw.ndim > 1:  # one object per row; the checks below refuse the lists
+        raw = np.empty(len(values), dtype=object)
+        for i, v in enumerate(values):
+            raw[i] = v
+    return raw
 
 
 def _as_float(raw: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -173,7 +181,10 @@ def _as_float(raw: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     not_number = np.zeros(len(raw), dtype=bool)
     for i, v in enumerate(raw):
         if isinstance(v, bool | np.bool_ | int | float | np.integer | np.floating):
-            out[i] = float(v)
+            try:
+                out[i] = float(v)
+            except OverflowError:  # an integer beyond float range (JSON allows 1 and 309 zeros)
+                out[i] = math.inf if v > 0 else -math.inf
         elif v is None:
             out[i] = math.nan
         else:

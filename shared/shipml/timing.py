@@ -4,12 +4,17 @@ Latency is a distribution, not a number: the median says what most calls cost, p
 customer gets. :func:`time_calls` warms up (first calls pay for caches and lazy initialisation), then
 times each call with ``perf_counter_ns`` and returns the samples in milliseconds; :func:`percentiles`
 turns samples into p50/p95/p99. ``shipml.realtime``, ``shipml.edge``, the benchmarks and notebook 05 use it.
+
+A figure means little without where it was measured: every benchmark takes a :class:`Measurement` when it
+starts (git commit, date, machine, load average) and writes its figures with :meth:`Measurement.write`, which
+adds the load average at the end and writes the JSON (and a Markdown table) in one way.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -78,3 +83,64 @@ def measurement_context() -> dict[str, Any]:
         "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
         "load_average": [round(x, 2) for x in os.getloadavg()],  # 1, 5 and 15 minutes, at the time of the call
     }
+
+
+def _load_average() -> list[float]:
+    import os
+
+    return [round(x, 2) for x in os.getloadavg()]
+
+
+class Measurement:
+    """One benchmark run: its :func:`measurement_context` taken at the start (the code that runs is the code
+    at the start), closed at the end with the load average then; written next to the figures."""
+
+    def __init__(self) -> None:
+        self.context = measurement_context()
+
+    def finished(self) -> dict[str, Any]:
+        """The start's context plus when the run ended and the load average then (1, 5 and 15 minutes)."""
+        from datetime import UTC, datetime
+
+        return {**self.context, "finished_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+                "load_average_after": _load_average()}
+
+    def write(self, figures: dict[str, Any], json_path: Path | None, *,
+              markdown: Callable[[dict[str, Any]], str] | None = None, md_path: Path | None = None) -> dict[str, Any]:
+        """``figures`` with ``"context"`` (:meth:`finished`), written as JSON to ``json_path`` when given, and
+        ``markdown(document)`` to ``md_path`` (default: beside the JSON, ``.md``). Returns the document."""
+        document = {**figures, "context": self.finished()}
+        write_results(document, json_path, markdown=markdown(document) if markdown else None, md_path=md_path)
+        return document
+
+
+def write_results(document: dict[str, Any], json_path: Path | None, *, markdown: str | None = None,
+                  md_path: Path | None = None) -> list[Path]:
+    """Write ``document`` as indented JSON to ``json_path`` (values JSON has no type for as text) and
+    ``markdown`` to ``md_path`` or beside the JSON; folders are made. Returns the files written."""
+    import json
+
+    written = []
+    if json_path is not None:
+        json_path = Path(json_path)
+        json_path.parent.mkdir(parents=True, exist_ok=True)
+        json_path.write_text(json.dumps(document, indent=2, default=str) + "\n")
+        written.append(json_path)
+    md_path = Path(md_path) if md_path else json_path.with_suffix(".md") if json_path else None
+    if markdown is not None and md_path is not None:
+        md_path.parent.mkdir(parents=True, exist_ok=True)
+        md_path.write_text(markdown)
+        written.append(md_path)
+    return written
+
+
+def describe(context: dict[str, Any]) -> str:
+    """One sentence for a results table: commit, date, machine and load average (start and, if known, end)."""
+    def load(values: Sequence[float]) -> str:
+        return " / ".join(f"{x:.2f}" for x in values)
+
+    dirty = " with uncommitted changes" if context.get("uncommitted_changes") else ""
+    after = context.get("load_average_after")
+    return (f"Commit {context['commit']}{dirty}, measured {context['measured_at']} on {context['machine']}; "
+            f"load average {load(context['load_average'])} at the start"
+            + (f", {load(after)} at the end" if after else "") + ".")

@@ -196,6 +196,27 @@ def test_failure_half_way_leaves_no_output(lr_bundle, batch_files, tmp_path):
     assert _leftovers(tmp_path / "run") == []
 
 
+
+def test_a_stop_while_the_quarantine_file_opens_leaves_no_partial_file(lr_bundle, batch_files, tmp_path, monkeypatch):
+    """SIGTERM (KeyboardInterrupt, as the CLI turns it) can land after a table's file exists but before the job
+    holds the table: the job still removes that file. (Seen once in the killed-job test under load.)"""
+    from shipml.batch import engine
+
+    real = engine.AtomicTable
+
+    def opened_then_stopped(path, *args, **kwargs):
+        table = real(path, *args, **kwargs)
+        if "quarantine" in path.name:
+            assert table.tmp.exists()
+            raise KeyboardInterrupt  # the signal arrives before `bad = ...` completes
+        return table
+
+    monkeypatch.setattr(engine, "AtomicTable", opened_then_stopped)
+    out = tmp_path / "run" / "s.parquet"
+    with pytest.raises(KeyboardInterrupt):
+        batch.score(lr_bundle, batch_files["parquet"], out, chunk_rows=1_000, progress=False)
+    assert _leftovers(tmp_path / "run") == []
+
 def test_a_previous_output_is_replaced_only_on_success(lr_bundle, batch_files, tmp_path):
     out = tmp_path / "s.csv"
     out.write_text("old,complete,file\n")

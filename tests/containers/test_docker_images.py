@@ -60,19 +60,26 @@ def _probe_modules(image: str, labels: dict[str, str], modules) -> list[str]:
         return json.loads(probe.logs().strip().splitlines()[-1].replace("'", '"'))
 
 
-def test_serving_container_predicts_like_the_onnx_model(serving_image, image_inputs, tiny_df, session_labels):
-    repository = image_inputs["onnx"]
-    with run_container(serving_image, ports=[SERVING_PORT], init=False, labels=session_labels) as api:
+def _served_and_in_process(image, repository, backend: str, df, labels) -> list[tuple[np.ndarray, np.ndarray]]:
+    """For each model of the image's repository: what the running container (as uid 10001) answers for the
+    first rows of ``df``, and what the same bundle predicts in this process."""
+    pairs = []
+    with run_container(image, ports=[SERVING_PORT], init=False, labels=labels) as api:
         api.wait_until_ready("/v2/health/ready", timeout=120)
         assert api.container.exec_run("id -u").output.decode().strip() == "10001"
         for name in ("fraud-lr", "fraud-hgb"):
             predictor = load_predictor(repository / name / "1")
-            assert predictor.backend == "onnx"
-            records = _records(tiny_df, predictor)
-            served = _served_probabilities(api, name, records)
-            expected = predictor.predict_proba(_columns(records))[:, 1]
-            # The same graph on the same onnxruntime build: equal, not merely close.
-            np.testing.assert_array_equal(served, expected.astype(np.float64))
+            assert predictor.backend == backend
+            records = _records(df, predictor)
+            pairs.append((_served_probabilities(api, name, records), predictor.predict_proba(_columns(records))[:, 1]))
+    return pairs
+
+
+def test_serving_container_predicts_like_the_onnx_model(serving_image, image_inputs, tiny_df, session_labels):
+    for served, expected in _served_and_in_process(serving_image, image_inputs["onnx"], "onnx", tiny_df,
+                                                   session_labels):
+        # The same graph on the same onnxruntime build: equal, not merely close.
+        np.testing.assert_array_equal(served, expected.astype(np.float64))
 
 
 def test_serving_image_holds_onnxruntime_and_no_training_stack(serving_image, session_labels):
@@ -83,17 +90,9 @@ def test_serving_image_holds_onnxruntime_and_no_training_stack(serving_image, se
 def test_serving_sklearn_container_predicts_like_the_model_in_process(
     serving_sklearn_image, image_inputs, tiny_df, session_labels
 ):
-    repository = image_inputs["repository"]
-    with run_container(serving_sklearn_image, ports=[SERVING_PORT], init=False, labels=session_labels) as api:
-        api.wait_until_ready("/v2/health/ready", timeout=120)
-        assert api.container.exec_run("id -u").output.decode().strip() == "10001"
-        for name in ("fraud-lr", "fraud-hgb"):
-            predictor = load_predictor(repository / name / "1")
-            assert predictor.backend == "sklearn"
-            records = _records(tiny_df, predictor)
-            served = _served_probabilities(api, name, records)
-            expected = predictor.predict_proba(_columns(records))[:, 1]
-            np.testing.assert_allclose(served, expected, rtol=0, atol=1e-12)
+    for served, expected in _served_and_in_process(serving_sklearn_image, image_inputs["repository"], "sklearn",
+                                                   tiny_df, session_labels):
+        np.testing.assert_allclose(served, expected, rtol=0, atol=1e-12)
 
 
 def test_serving_sklearn_image_stays_within_its_budget(serving_sklearn_image):

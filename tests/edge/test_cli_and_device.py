@@ -122,3 +122,30 @@ def test_stdlib_server_answers_on_a_free_loopback_port(lr_edge, heldout):
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_keep_alive_requests_do_not_wait_for_delayed_acks(lr_edge, heldout):
+    """Headers and body are two writes: with Nagle's algorithm each answer waited ~40 ms for the client's ACK."""
+    import http.client
+    import statistics
+    import time
+
+    server = make_server(lr_edge, "127.0.0.1", 0)
+    serve_in_thread(server)
+    row = {k: (v.item() if hasattr(v, "item") else v)
+           for k, v in heldout.drop(columns=["is_fraud"]).head(1).to_dict("records")[0].items()}
+    body = json.dumps({"instances": [row]}).encode()
+    conn = http.client.HTTPConnection("127.0.0.1", server.server_address[1], timeout=5)  # one keep-alive connection
+    took = []
+    try:
+        for _ in range(15):
+            start = time.perf_counter()
+            conn.request("POST", "/predict", body=body, headers={"Content-Type": "application/json"})
+            response = conn.getresponse()
+            assert response.status == 200 and response.read()
+            took.append(time.perf_counter() - start)
+    finally:
+        conn.close()
+        server.shutdown()
+        server.server_close()
+    assert statistics.median(took) < 0.025, f"median {statistics.median(took) * 1000:.1f} ms per request"

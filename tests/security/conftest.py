@@ -25,14 +25,19 @@ def keyring(tmp_path_factory) -> dict[str, Path]:
     return out
 
 
+def _signed_copy(bundle: Path, to: Path, key: Path) -> Path:
+    """A copy of ``bundle`` at ``to``, signed with ``key``: the tests tamper with copies, never the originals."""
+    from shipml.bundle import sign_bundle
+
+    copy = Path(shutil.copytree(bundle, to))
+    sign_bundle(copy, key)
+    return copy
+
+
 @pytest.fixture
 def signed_lr(lr_bundle, keyring, tmp_path) -> Path:
     """A copy of the lr bundle signed by alice (a trusted key); free to tamper with."""
-    from shipml.bundle import sign_bundle
-
-    copy = Path(shutil.copytree(lr_bundle, tmp_path / "fraud-lr"))
-    sign_bundle(copy, keyring["alice"])
-    return copy
+    return _signed_copy(lr_bundle, tmp_path / "fraud-lr", keyring["alice"])
 
 
 @pytest.fixture(scope="session")
@@ -48,8 +53,4 @@ def edge_lr(tmp_path_factory, lr_bundle) -> Path:
 @pytest.fixture
 def signed_edge(edge_lr, keyring, tmp_path) -> Path:
     """A copy of the edge bundle signed by bob (trusted)."""
-    from shipml.bundle import sign_bundle
-
-    copy = Path(shutil.copytree(edge_lr, tmp_path / "edge-signed"))
-    sign_bundle(copy, keyring["bob"])
-    return copy
+    return _signed_copy(edge_lr, tmp_path / "edge-signed", keyring["bob"])

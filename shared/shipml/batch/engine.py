@@ -14,7 +14,7 @@ from typing import Any
 from shipml.batch.local import local_results
 from shipml.batch.reading import DEFAULT_CHUNK_ROWS, id_type, input_files, iter_chunks, preflight, total_rows
 from shipml.batch.scoring import REPEATING_COLUMNS, ChunkResult, output_schema, quarantine_schema
-from shipml.batch.writing import AtomicTable, WriterThread, default_quarantine_path
+from shipml.batch.writing import AtomicTable, WriterThread, default_quarantine_path, partial_path
 from shipml.data import table_format
 from shipml.errors import ShipmlError
 from shipml.predictor import Predictor, load_predictor
@@ -88,8 +88,6 @@ def score(
     ``prediction_log`` (a :class:`shipml.monitoring.predlog.PredictionLog`, local engine) receives every scored
     row with its features; the job waits for room in its queue rather than drop rows.
     """
-    from threadpoolctl import ThreadpoolController
-
     if prediction_log is not None and engine != "local":
         raise ShipmlError("the prediction log runs with the local engine (--engine local)")
 
@@ -101,53 +99,99 @@ def score(
     started = time.perf_counter()
     preflight(files, schema)
     out = bad = writer = results = None
-    controller = ThreadpoolController() if threads and engine == "local" else None  # finds the libraries once
-    limits = controller.limit(limits=threads) if controller else None
-    try:
-        out = AtomicTable(output, output_schema(schema, id_type(files[0], schema)), repeating=REPEATING_COLUMNS)
-        bad = AtomicTable(quarantine, quarantine_schema(schema))
-        writer = WriterThread()
-        chunks = iter_chunks(files, schema, chunk_rows, summary.ignored_columns)
-        if engine == "local":
-            results = local_results(predictor, chunks, workers, threads, controller,
-                                    keep_features=prediction_log is not None)
-        else:
-            from shipml.batch.scaleout import dask_results
-
-            results = dask_results(predictor.path, chunks, scheduler=scheduler, workers=workers)
-        log_rows = None
-        if prediction_log is not None:
-            def log_rows(result: ChunkResult) -> None:  # monitoring: the scored rows with their features
-                prediction_log.record_columns(result.scored.column(schema.id_column).to_pylist(), predictor.name,
-                                              predictor.version, result.features, result.scores,
-                                              result.scored.column("prediction").to_numpy(), block=True)
-        peak = _write_all(results, writer, out, bad, summary, total_rows(files), progress, on_chunk, log_rows)
-        writer, finishing = None, writer
-        finishing.close()
-        summary.peak_memory_mb = round(peak, 1)
-        if summary.rows_in == 0:
-            raise ShipmlError(f"{input}: no rows to score (the input holds a header but no data)")
-        if summary.rows_in != summary.rows_scored + summary.rows_quarantined:  # a bug, never a user error
-            raise RuntimeError(f"rows in {summary.rows_in} != scored {summary.rows_scored} "
-                               f"+ quarantined {summary.rows_quarantined}")
-        bad.commit()
-        out.commit()
-    except BaseException:
-        if results is not None:  # stop the scoring threads or the Dask cluster now, not when collected
-            with contextlib.suppress(BaseException):
-                results.close()
-        if writer is not None:
-            with contextlib.suppress(BaseException):
-                writer.close()
-        for table in (out, bad):
-            if table is not None:
-                table.abort()
-        raise
-    finally:
-        if limits is not None:
-            limits.restore_original_limits()
+    with _native_threads(threads, engine) as controller:
+        try:
+            out = AtomicTable(output, output_schema(schema, id_type(files[0], schema)), repeating=REPEATING_COLUMNS)
+            bad = AtomicTable(quarantine, quarantine_schema(schema))
+            writer = WriterThread()
+            chunks = iter_chunks(files, schema, chunk_rows, summary.ignored_columns)
+            results = _chunk_results(engine, predictor, chunks, workers, threads, controller, scheduler,
+                                     keep_features=prediction_log is not None)
+            log_rows = _row_logger(prediction_log, predictor) if prediction_log is not None else None
+            peak = _write_all(results, writer, out, bad, summary, total_rows(files), progress, on_chunk, log_rows)
+            writer, finishing = None, writer
+            finishing.close()
+            summary.peak_memory_mb = round(peak, 1)
+            _check_counts(summary, input)
+            bad.commit()
+            out.commit()
+        except BaseException:
+            _abandon(results, writer, {output: out, quarantine: bad})
+            raise
     summary.seconds = time.perf_counter() - started
     return summary
+
+
+def _chunk_results(engine: str, predictor: Predictor, chunks: Iterator[Any], workers: int, threads: int | None,
+                   controller: Any, scheduler: str | None, keep_features: bool) -> Any:
+    """The scored chunks, in input order, from the engine the job chose: scoring threads in this process
+    (local) or a Dask cluster given the bundle's path (dask)."""
+    if engine == "local":
+        return local_results(predictor, chunks, workers, threads, controller, keep_features=keep_features)
+    from shipml.batch.scaleout import dask_results
+
+    return dask_results(predictor.path, chunks, scheduler=scheduler, workers=workers)
+
+
+@contextlib.contextmanager
+def _native_threads(threads: int | None, engine: str) -> Iterator[Any]:
+    """Cap the model's OpenMP/BLAS pools at ``threads`` for the job's duration (local engine), then restore them.
+
+    Yields the ``ThreadpoolController`` (it finds the native libraries once; the scoring threads reuse it), or
+    None where nothing is capped."""
+    if not threads or engine != "local":
+        yield None
+        return
+    from threadpoolctl import ThreadpoolController
+
+    controller = ThreadpoolController()
+    limits = controller.limit(limits=threads)
+    try:
+        yield controller
+    finally:
+        limits.restore_original_limits()
+
+
+def _row_logger(prediction_log: Any, predictor: Predictor) -> Callable[[ChunkResult], None]:
+    """Monitoring: hands every scored chunk's rows, with their features, to the prediction log (waiting for
+    room in its queue rather than dropping rows)."""
+    id_column = predictor.schema.id_column
+
+    def log_rows(result: ChunkResult) -> None:
+        prediction_log.record_columns(result.scored.column(id_column).to_pylist(), predictor.name,
+                                      predictor.version, result.features, result.scores,
+                                      result.scored.column("prediction").to_numpy(), block=True)
+
+    return log_rows
+
+
+def _check_counts(summary: BatchSummary, input: str | Path) -> None:
+    """Refuse to commit an empty job, or one whose rows do not add up (every row is scored or quarantined)."""
+    if summary.rows_in == 0:
+        raise ShipmlError(f"{input}: no rows to score (the input holds a header but no data)")
+    if summary.rows_in != summary.rows_scored + summary.rows_quarantined:  # a bug, never a user error
+        raise RuntimeError(f"rows in {summary.rows_in} != scored {summary.rows_scored} "
+                           f"+ quarantined {summary.rows_quarantined}")
+
+
+def _abandon(results: Any, writer: WriterThread | None, tables: dict[Path, AtomicTable | None]) -> None:
+    """A failed job: stop the scoring threads or the Dask cluster now (not when collected), stop the writer,
+    and drop the half-written tables so no partial output is left behind.
+
+    A table still ``None`` may have been interrupted while it was being opened (Ctrl-C or SIGTERM right at
+    the start): its partial file can exist without the object, so it is removed by its path."""
+    if results is not None:
+        with contextlib.suppress(BaseException):
+            results.close()
+    if writer is not None:
+        with contextlib.suppress(BaseException):
+            writer.close()
+    for path, table in tables.items():
+        if table is not None:
+            table.abort()
+        else:
+            with contextlib.suppress(OSError):
+                partial_path(path).unlink(missing_ok=True)
 
 
 def _checked_paths(input: str | Path, output: str | Path, quarantine: str | Path | None, chunk_rows: int,

@@ -225,12 +225,7 @@ def _csv_chunks(path: Path, schema: FeatureSchema, chunk_rows: int, extra: list[
     """
     columns, ignored = _csv_columns(path, schema)
     extra.extend(c for c in ignored if c not in extra)
-    with open(path, "rb") as f:
-        sample = f.read(1 << 16)
-    bytes_per_row = max(8, len(sample) / max(1, sample.count(b"\n")))
-    # Small blocks, put together into chunks of ``chunk_rows``: pyarrow reads a fixed number of blocks
-    # ahead, so the block size (not the chunk size) decides how much of the file sits in memory early on.
-    block_size = int(min(CSV_BLOCK_BYTES, max(1 << 16, chunk_rows * bytes_per_row)))
+    block_size = _block_size(path, chunk_rows)
     with open(path, newline="") as f:
         header = next(csv.reader([f.readline()]))
     id_at = header.index(schema.id_column) if schema.id_column in header else None
@@ -253,14 +248,11 @@ def _csv_chunks(path: Path, schema: FeatureSchema, chunk_rows: int, extra: list[
     row, consumed, tolerant, serial = 0, 0, False, False
     while True:
         try:
-            reader = pacsv.open_csv(
-                path,
-                read_options=pacsv.ReadOptions(block_size=block_size, skip_rows_after_names=consumed,
-                                               use_threads=not serial),
+            reader = pacsv.open_csv(path, read_options=pacsv.ReadOptions(
+                block_size=block_size, skip_rows_after_names=consumed, use_threads=not serial),
                 parse_options=pacsv.ParseOptions(invalid_row_handler=invalid_row),
                 convert_options=pacsv.ConvertOptions(column_types=_csv_types(schema, tolerant),
-                                                     include_columns=columns, strings_can_be_null=True),
-            )
+                                                     include_columns=columns, strings_can_be_null=True))
             pending: list[pa.RecordBatch] = []
             n_pending = 0
             for batch in reader:
@@ -283,6 +275,18 @@ def _csv_chunks(path: Path, schema: FeatureSchema, chunk_rows: int, extra: list[
             tolerant, malformed[:] = True, []  # re-read from the first row not delivered yet, as text
         except (OSError, UnicodeDecodeError) as exc:
             raise ShipmlError(f"{path}: cannot read CSV: {first_line(exc)}") from None
+
+
+def _block_size(path: Path, chunk_rows: int) -> int:
+    """pyarrow's block size for ``path``: about ``chunk_rows`` rows (by the first 64 KiB's bytes per line),
+    at most ``CSV_BLOCK_BYTES``.
+
+    Small blocks are put together into chunks of ``chunk_rows``: pyarrow reads a fixed number of blocks
+    ahead, so the block size (not the chunk size) decides how much of the file sits in memory early on."""
+    with open(path, "rb") as f:
+        sample = f.read(1 << 16)
+    bytes_per_row = max(8, len(sample) / max(1, sample.count(b"\n")))
+    return int(min(CSV_BLOCK_BYTES, max(1 << 16, chunk_rows * bytes_per_row)))
 
 
 def _field(text: str, at: int | None) -> str | None:

@@ -36,6 +36,12 @@ def default_quarantine_path(output: str | Path) -> Path:
     return output.with_name(f"{output.stem}.quarantine.csv")
 
 
+def partial_path(path: Path) -> Path:
+    """Where ``path`` is written until its job commits: ``.NAME.partial`` beside it."""
+    path = Path(path)
+    return path.with_name(f".{path.name}.partial")
+
+
 class AtomicTable:
     """A CSV or Parquet file written under ``.NAME.partial`` and renamed to NAME by :meth:`commit`.
 
@@ -45,7 +51,7 @@ class AtomicTable:
     def __init__(self, path: Path, schema: pa.Schema, repeating: tuple[str, ...] | None = None) -> None:
         self.path = Path(path)
         self.format = table_format(self.path)
-        self.tmp = self.path.with_name(f".{self.path.name}.partial")
+        self.tmp = partial_path(self.path)
         self.schema = schema
         self.path.parent.mkdir(parents=True, exist_ok=True)
         if self.path.is_dir():

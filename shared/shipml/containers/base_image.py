@@ -357,6 +357,36 @@ def _smoke_test(client, tag: str) -> str:
     return output.decode().strip()
 
 
+def _kept(existing, tag: str, ca_sha256: str | None, started: float, echo: Echo) -> BaseImageResult:
+    """``tag`` exists and is kept (no ``--force``): say so, and note when it was built with another CA bundle
+    than the one asked for (building is minutes; the user decides)."""
+    labels = existing.labels or {}
+    result = BaseImageResult(tag, existing.id, False, time.perf_counter() - started,
+                             size_bytes=existing.attrs.get("Size"))
+    baked = labels.get(f"{IMAGE_LABEL}.ca-sha256", "none")
+    baked = None if baked == "none" else baked
+    if ca_sha256 and baked != ca_sha256:
+        result.notes.append(f"{tag} exists but was built {'with another' if baked else 'without a'} CA bundle; "
+                            "add --force to rebuild it with this one")
+    echo(f"{tag} exists ({existing.short_id}); nothing to do (--force rebuilds it)")
+    for note in result.notes:
+        echo(note)
+    return result
+
+
+def _cached_rootfs(cache: Path, suite: str, mirror: str, refresh: bool, echo: Echo,
+                   bars: bool) -> tuple[Path, dict, bool]:
+    """The root filesystem tarball, its record (python version...) and whether it came from the cache:
+    debootstrapped only when the cache lacks it or ``refresh`` asks."""
+    tarball = rootfs_tarball(cache, suite, mirror)
+    from_cache = tarball.is_file() and tarball.with_suffix(".json").is_file() and not refresh
+    if from_cache:
+        echo(f"using the cached root filesystem {tarball}")
+        return tarball, json.loads(tarball.with_suffix(".json").read_text()), True
+    echo(f"debootstrapping Debian {suite} from {mirror} (a few minutes the first time)")
+    return tarball, build_rootfs(tarball, suite, mirror, echo=echo, bars=bars), False
+
+
 def build_base_image(
     tag: str = DEFAULT_TAG,
     *,
@@ -384,36 +414,10 @@ def build_base_image(
     try:
         existing = _existing_image(client, tag)
         if existing is not None and not force:
-            labels = existing.labels or {}
-            result = BaseImageResult(
-                tag,
-                existing.id,
-                False,
-                time.perf_counter() - started,
-                size_bytes=existing.attrs.get("Size"),
-            )
-            baked = labels.get(f"{IMAGE_LABEL}.ca-sha256", "none")
-            baked = None if baked == "none" else baked
-            if ca_sha256 and baked != ca_sha256:
-                result.notes.append(
-                    f"{tag} exists but was built {'with another' if baked else 'without a'} "
-                    "CA bundle; "
-                    "add --force to rebuild it with this one"
-                )
-            echo(f"{tag} exists ({existing.short_id}); nothing to do (--force rebuilds it)")
-            for note in result.notes:
-                echo(note)
-            return result
+            return _kept(existing, tag, ca_sha256, started, echo)
 
         cache = Path(cache_dir) if cache_dir else default_cache_dir()
-        tarball = rootfs_tarball(cache, suite, mirror)
-        from_cache = tarball.is_file() and tarball.with_suffix(".json").is_file() and not refresh_rootfs
-        if from_cache:
-            echo(f"using the cached root filesystem {tarball}")
-            record = json.loads(tarball.with_suffix(".json").read_text())
-        else:
-            echo(f"debootstrapping Debian {suite} from {mirror} (a few minutes the first time)")
-            record = build_rootfs(tarball, suite, mirror, echo=echo, bars=bars)
+        tarball, record, from_cache = _cached_rootfs(cache, suite, mirror, refresh_rootfs, echo, bars)
         python_version = record["python_version"]
 
         changes = image_changes(python_version, suite, mirror, ca_sha256)

@@ -9,7 +9,11 @@ HTTP API of ``serve`` (JSON):
 * ``GET /health`` → ``{"status": "ok", "model": ..., "version": ..., "backend": "onnx"}``
 * ``POST /predict`` with ``{"instances": [{feature: value, ...}, ...]}`` →
   ``{"model": ..., "version": ..., "predictions": [{"label": 0, "probabilities": {"legit": .., "fraud": ..}}]}``;
-  a bad request gets 400 with ``{"error": "one line", "problems": [...]}``.
+  a bad request gets 400 with ``{"error": "one line", "problems": [...]}``; a model that fails on valid
+  rows (it raises, or answers NaN) gets 500 with ``{"error": ...}`` — the device's fault, not the client's.
+
+Serving a device folder, a version swapped in live is on probation first (:mod:`shipml.edge.probation`):
+a request it fails is answered by the previous version, and too many failures roll it back.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import logging
 import sys
 import threading
 from collections.abc import Iterable, Mapping, Sequence
@@ -26,10 +31,13 @@ from typing import Any
 
 import numpy as np
 
+from shipml.edge.probation import ModelFailure, ProbationSettings, Serving, score_checked
 from shipml.edge.runtime import OnnxPredictor
 from shipml.errors import SchemaError, ShipmlError
 from shipml.rows import columns_from_rows
 from shipml.schema import FeatureSchema
+
+log = logging.getLogger("shipml.edge.device")
 
 MAX_BODY_BYTES = 1 << 20
 MAX_INSTANCES = 10_000
@@ -100,14 +108,19 @@ def read_input(path: str | Path, schema: FeatureSchema) -> dict[str, list[Any]]:
 
 # ---- scoring ---------------------------------------------------------------------------------------
 
-def score_columns(predictor: OnnxPredictor, columns: Mapping[str, Sequence[Any]]) -> np.ndarray:
-    """Validate (every problem reported, one line) then return probabilities (rows, classes)."""
+def validated_columns(predictor: OnnxPredictor, columns: Mapping[str, Sequence[Any]]) -> Mapping[str, Any]:
+    """The columns converted for the model, or one :class:`SchemaError` line naming every problem."""
     validation = predictor.validate(columns)
     if validation.missing:
         raise SchemaError(f"missing column(s): {', '.join(validation.missing)}")
     if not validation.ok:
         raise SchemaError(f"{validation.n_bad} invalid row(s): " + "; ".join(validation.problems(3)))
-    return predictor.predict_proba(validation.columns)
+    return validation.columns
+
+
+def score_columns(predictor: OnnxPredictor, columns: Mapping[str, Sequence[Any]]) -> np.ndarray:
+    """Validate (every problem reported, one line) then return probabilities (rows, classes)."""
+    return predictor.predict_proba(validated_columns(predictor, columns))
 
 
 def prediction_records(predictor: OnnxPredictor, proba: np.ndarray) -> list[dict[str, Any]]:
@@ -142,29 +155,38 @@ class EdgeHandler(BaseHTTPRequestHandler):
 
     server_version = "shipml-edge"
     protocol_version = "HTTP/1.1"
+    # TCP_NODELAY: the headers and the body leave in two writes; with Nagle's algorithm the body waited for
+    # the client's delayed ACK, 40 ms on every keep-alive request (p50 44 ms -> ~1 ms on loopback).
+    disable_nagle_algorithm = True
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 (stdlib signature)
         if getattr(self.server, "verbose", False):
             super().log_message(format, *args)
 
-    def _send(self, status: int, body: dict[str, Any]) -> None:
+    def _send(self, status: int, body: dict[str, Any], headers: Mapping[str, str] | None = None) -> None:
         data = json.dumps(body).encode()
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(data)))
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
         self.end_headers()
         self.wfile.write(data)
 
     def do_GET(self) -> None:  # noqa: N802 (stdlib name)
-        predictor: OnnxPredictor = self.server.predictor  # type: ignore[attr-defined]
+        live: Serving = self.server.live  # type: ignore[attr-defined]
+        predictor = live.predictor
         if self.path.split("?")[0] == "/health":
-            self._send(200, {"status": "ok", "model": predictor.name, "version": predictor.version,
-                             "backend": "onnx"})
+            body = {"status": "ok", "model": predictor.name, "version": predictor.version, "backend": "onnx"}
+            if live.probation is not None and live.probation.outcome is None:
+                body["probation"] = live.probation.status()
+            self._send(200, body)
         else:
             self._send(404, {"error": f"no route GET {self.path}; try GET /health or POST /predict"})
 
     def do_POST(self) -> None:  # noqa: N802
-        predictor: OnnxPredictor = self.server.predictor  # type: ignore[attr-defined]
+        live: Serving = self.server.live  # type: ignore[attr-defined]  # one snapshot for the whole request
+        predictor, probation = live.predictor, live.probation
         if self.path.split("?")[0] != "/predict":
             self._send(404, {"error": f"no route POST {self.path}; try POST /predict"})
             return
@@ -182,35 +204,83 @@ class EdgeHandler(BaseHTTPRequestHandler):
         except ValueError as exc:
             self._send(400, {"error": f"body is not valid JSON ({exc})"})
             return
-        try:
+        try:  # the client's part: anything wrong here is a 400, and no model has run
             if not isinstance(body, dict) or "instances" not in body:
                 raise SchemaError('expected a JSON object {"instances": [{...}, ...]}')
             columns = records_to_columns(body["instances"], predictor.schema)
-            proba = score_columns(predictor, columns)
+            valid = validated_columns(predictor, columns)
         except ShipmlError as exc:
             self._send(400, {"error": str(exc), "problems": str(exc).split("; ")})
             return
-        self._send(200, {"model": predictor.name, "version": predictor.version,
-                         "predictions": prediction_records(predictor, proba)})
+        try:  # the server's part: a model that fails valid rows is a 5xx (or, on probation, the fallback's answer)
+            proba = score_checked(predictor, valid)
+        except ModelFailure as failure:
+            log.warning("%s v%s failed a request: %s%s", predictor.name, predictor.version, failure.reason,
+                        f" ({failure.detail})" if failure.detail else "")
+            fallback = probation.fallback if probation is not None else None
+            answered = self._fallback(fallback, columns) if fallback is not None else None
+            if answered is not None:  # a request both versions fail is no evidence against the new one
+                probation.record(failure.reason)  # type: ignore[union-attr]
+            if answered is None:
+                self._send(500, {"error": f"the model failed on this request: it {failure.reason} (a fault of "
+                                          "the device, not of the request; the device log says more)"})
+                return
+            predictor, proba = answered
+            self._send(200, self._answer(predictor, proba), {"X-Shipml-Fallback": f"v{predictor.version}"})
+            return
+        if probation is not None:
+            probation.record()
+        self._send(200, self._answer(predictor, proba))
+
+    @staticmethod
+    def _fallback(fallback: OnnxPredictor, columns: Mapping[str, Sequence[Any]]) -> tuple[OnnxPredictor,
+                                                                                            np.ndarray] | None:
+        """The previous model's answer to a request the model on probation failed, or None if it fails too."""
+        try:
+            return fallback, score_checked(fallback, validated_columns(fallback, columns))
+        except (ShipmlError, ModelFailure) as exc:
+            log.warning("the fallback v%s failed the request too: %s", fallback.version, exc)
+            return None
+
+    @staticmethod
+    def _answer(predictor: OnnxPredictor, proba: np.ndarray) -> dict[str, Any]:
+        return {"model": predictor.name, "version": predictor.version,
+                "predictions": prediction_records(predictor, proba)}
+
+
+class EdgeServer(ThreadingHTTPServer):
+    """The device's HTTP server; ``live`` (a :class:`~shipml.edge.probation.Serving`) is what it serves."""
+
+    daemon_threads = True
+    live: Serving
+    verbose: bool = False
+
+    @property
+    def predictor(self) -> OnnxPredictor:
+        return self.live.predictor
+
+    @predictor.setter
+    def predictor(self, predictor: OnnxPredictor) -> None:
+        self.live = Serving(predictor)
 
 
 def make_server(bundle: str | Path, host: str = "127.0.0.1", port: int = 8080, verbose: bool = False,
-                trusted_keys: Any = None) -> ThreadingHTTPServer:
+                trusted_keys: Any = None) -> EdgeServer:
     """A ready (bound, not yet serving) HTTP server for an edge bundle; call ``serve_forever()``.
 
     ``bundle`` may be a device folder (``shipml.edge.update``): its ``current`` version is served, and
-    a new one swapped in by ``update`` is picked up within two seconds (see :func:`watch_device`).
+    a new one swapped in by ``update`` is picked up within two seconds (see :func:`watch_device`), on
+    probation (:mod:`shipml.edge.probation`).
     """
     from shipml.edge.update import resolve_bundle
 
     predictor = OnnxPredictor.load(resolve_bundle(bundle), trusted_keys=trusted_keys)
     try:
-        server = ThreadingHTTPServer((host, port), EdgeHandler)
+        server = EdgeServer((host, port), EdgeHandler)
     except OSError as exc:
         raise ShipmlError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
-    server.daemon_threads = True
-    server.predictor = predictor  # type: ignore[attr-defined]
-    server.verbose = verbose  # type: ignore[attr-defined]
+    server.predictor = predictor
+    server.verbose = verbose
     return server
 
 
@@ -235,6 +305,15 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--host", default="127.0.0.1", help="address to bind (0.0.0.0 inside a container)")
     s.add_argument("--port", type=int, default=8080)
     s.add_argument("--verbose", action="store_true", help="log every request")
+    defaults = ProbationSettings()
+    s.add_argument("--probation-requests", type=int, metavar="N",
+                   help="after a live swap, watch the new model for its first N scored requests ... "
+                        f"(default {defaults.requests}, or SHIPML_EDGE_PROBATION_REQUESTS; 0: no probation)")
+    s.add_argument("--probation-seconds", type=float, metavar="T",
+                   help=f"... or T seconds, whichever ends first (default {defaults.seconds:g})")
+    s.add_argument("--probation-max-failures", type=int, metavar="K",
+                   help="failed requests tolerated during probation; one more rolls back to the previous "
+                        f"version (default {defaults.max_failures})")
     for cmd in (p, s):
         cmd.add_argument("--trusted-keys", help="folder of trusted *.pub keys: only bundles they signed load "
                                                 "(default SHIPML_TRUSTED_KEYS)")
@@ -268,10 +347,13 @@ def main(argv: list[str] | None = None) -> int:
             else:
                 predict_file(args.bundle, args.input, trusted_keys=args.trusted_keys)
             return 0
+        probation = ProbationSettings.from_env(requests=args.probation_requests, seconds=args.probation_seconds,
+                                               max_failures=args.probation_max_failures)
         server = make_server(args.bundle, args.host, args.port, args.verbose, trusted_keys=args.trusted_keys)
         from shipml.edge.update import watch_device
 
-        watch_device(server, args.bundle, trusted_keys=args.trusted_keys)
+        logging.basicConfig(level=logging.WARNING, format="shipml-edge: %(message)s", stream=sys.stderr)
+        watch_device(server, args.bundle, trusted_keys=args.trusted_keys, probation=probation)
         predictor = server.predictor  # type: ignore[attr-defined]
         host, port = server.server_address[:2]
         print(f"serving {predictor.name} v{predictor.version} (onnx) on http://{host}:{port}", file=sys.stderr,

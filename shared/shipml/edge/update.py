@@ -8,13 +8,24 @@ probabilities that add up to one); only then does the ``current`` link switch, a
 link ``previous`` keeps the version it replaced. An update that fails its self-test is deleted and
 ``current`` never moves. :func:`rollback` goes back to ``previous`` by hand.
 
+Probe rows cannot cover real traffic, so the serving device (:class:`DeviceWatcher`, started by
+``python -m shipml.edge serve DEVICE``) swaps a new ``current`` in live *on probation*
+(:mod:`shipml.edge.probation`): for its first N scored requests or T seconds the version it replaced
+stays in memory and answers every request the new one fails (it raises, or returns NaN or
+probabilities that are not probabilities); beyond ``max_failures`` failures the device rolls back by
+itself — ``current`` back to the version it replaced, with the same atomic link switch as
+:func:`rollback`, ``previous`` then naming the failed version — and keeps serving without a restart.
+Bad client input (a 4xx) never counts.
+
 Layout of a device folder::
 
     device/
       versions/<name>-v<version>-<sha8>/   verified bundle copies
       current -> versions/...              what ``serve`` loads
       previous -> versions/...             the version before (for rollback)
-      update.log                           one JSON line per attempt: accepted, refused (with why)
+      update.log                           one JSON line per event, by ``stage``: verify, self-test (refused,
+                                           with why), swap (accepted), probation (passed), auto_rollback
+                                           (what failed, how many of how many requests), rollback (by hand)
 
 Standard library + the edge runtime only, like the rest of the device side.
 """
@@ -26,6 +37,7 @@ import json
 import logging
 import os
 import shutil
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,6 +46,7 @@ from typing import Any
 import numpy as np
 
 from shipml.bundle import SUMS_FILE, verify_bundle
+from shipml.edge.probation import ModelFailure, Probation, ProbationSettings, Serving, score_checked
 from shipml.edge.runtime import OnnxPredictor
 from shipml.errors import BundleError, ShipmlError
 from shipml.schema import FeatureSchema
@@ -76,14 +89,10 @@ def self_test(predictor: OnnxPredictor) -> None:
     validation = predictor.validate(columns)
     if not validation.ok:
         raise BundleError(f"self-test rows do not fit the bundle's own schema: {'; '.join(validation.problems(2))}")
-    proba = np.asarray(predictor.predict_proba(validation.columns), dtype=np.float64)
-    n_classes = len(predictor.metadata.class_labels)
-    if proba.shape != (len(columns[predictor.schema.names[0]]), n_classes):
-        raise BundleError(f"self-test: probabilities of shape {proba.shape}, expected (rows, {n_classes})")
-    if not np.isfinite(proba).all() or (proba < -1e-6).any() or (proba > 1 + 1e-6).any():
-        raise BundleError("self-test: the model returns probabilities outside [0, 1] (or NaN)")
-    if not np.allclose(proba.sum(axis=1), 1.0, atol=1e-3):
-        raise BundleError("self-test: the probabilities of a row do not add up to 1")
+    try:
+        score_checked(predictor, validation.columns)
+    except ModelFailure as exc:
+        raise BundleError(f"self-test: the model {exc}" + (f" ({exc.detail})" if exc.detail else "")) from None
 
 
 def _record(device: Path, event: dict[str, Any]) -> None:
@@ -91,7 +100,7 @@ def _record(device: Path, event: dict[str, Any]) -> None:
     with open(device / LOG_FILE, "a") as f:
         f.write(json.dumps(event) + "\n")
     level = logging.INFO if event.get("accepted") else logging.WARNING
-    log.log(level, "update %s: %s", "accepted" if event.get("accepted") else "refused", event.get("reason"))
+    log.log(level, "%s: %s", event.get("stage"), event.get("reason"))
 
 
 def _link(device: Path, name: str) -> Path | None:
@@ -156,17 +165,27 @@ def apply_update(device: str | Path, bundle: str | Path, trusted_keys: Any = Non
     return UpdateResult(True, reason, target, before[0])
 
 
-def rollback(device: str | Path) -> Path:
-    """Swap ``current`` and ``previous`` back; the version rolled back from stays as ``previous``."""
+def rollback(device: str | Path, *, to: Path | None = None, expect_current: Path | None = None,
+             stage: str = "rollback", reason: str | None = None, **details: Any) -> Path:
+    """Point ``current`` back at ``previous`` (or at the version ``to``); the one left becomes ``previous``.
+
+    ``expect_current``: roll back only if ``current`` still points there (an automatic rollback must
+    not undo an update an operator made meanwhile). Logs one line with ``stage`` and ``reason``.
+    """
     device = Path(device)
-    current, previous = _link(device, CURRENT), _link(device, PREVIOUS)
-    if previous is None or not previous.is_dir():
+    current = _link(device, CURRENT)
+    target = to.resolve() if to is not None else _link(device, PREVIOUS)
+    if target is None or not target.is_dir():
         raise ShipmlError(f"{device}: no previous version to roll back to")
-    _point(device, CURRENT, previous)
-    if current is not None:
+    if expect_current is not None and current != expect_current.resolve():
+        raise ShipmlError(f"{device}: current is {current.name if current else 'nothing'}, not "
+                          f"{expect_current.name}: not rolling back over it")
+    _point(device, CURRENT, target)
+    if current is not None and current != target:
         _point(device, PREVIOUS, current)
-    _record(device, {"accepted": True, "stage": "rollback", "reason": f"rolled back to {previous.name}"})
-    return previous
+    _record(device, {"accepted": stage == "rollback", "stage": stage,
+                     "reason": reason or f"rolled back to {target.name}", **details})
+    return target
 
 
 def resolve_bundle(path: str | Path) -> Path:
@@ -175,31 +194,108 @@ def resolve_bundle(path: str | Path) -> Path:
     return current_bundle(path) if (path / CURRENT).is_symlink() or (path / VERSIONS).is_dir() else path
 
 
-def watch_device(server: Any, device: str | Path, trusted_keys: Any = None, every: float = 2.0) -> None:
-    """When ``device`` is a device folder, reload ``server.predictor`` whenever ``current`` moves.
+class DeviceWatcher:
+    """Keeps a server's model in step with ``device/current``, and runs each live swap's probation.
 
-    The new version is verified (signature, hashes) again as it is loaded; if that fails the server
-    keeps answering with the version it has, and says why in the log.
+    A new ``current`` is verified (signature, hashes) again as it is loaded; if that fails the server
+    keeps the version it has and says why once. A version that loads is swapped in on probation
+    (:mod:`shipml.edge.probation`) with the version it replaced kept in memory as the fallback; too many
+    failures on live traffic and :meth:`_roll_back` points ``current`` back at that version.
     """
-    import threading
 
-    device = Path(device)
-    if not (device / CURRENT).is_symlink():
-        return
-    served, refused = [current_bundle(device)], set()
+    def __init__(self, server: Any, device: str | Path, trusted_keys: Any = None, every: float = 2.0,
+                 probation: ProbationSettings | None = None) -> None:
+        self.server, self.device, self.trusted_keys, self.every = server, Path(device), trusted_keys, every
+        self.settings = probation if probation is not None else ProbationSettings()
+        self.served = current_bundle(self.device)
+        self._fallback_path: Path | None = None  # while a probation runs: the version to go back to
+        self._refused: set[Path] = set()
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
 
-    def loop() -> None:
-        while True:
-            time.sleep(every)
-            now = None
+    def start(self) -> DeviceWatcher:
+        self._thread = threading.Thread(target=self._loop, name="shipml-edge-watch", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.every):
             try:
-                now = current_bundle(device)
-                if now != served[0] and now not in refused:
-                    server.predictor = OnnxPredictor.load(now, trusted_keys=trusted_keys)
-                    served[0] = now
-                    log.warning("now serving %s", now.name)
-            except Exception as exc:  # keep serving what works; say why once
-                refused.add(now)
-                log.warning("not switching to the new current version: %s", exc)
+                self.tick()
+            except Exception as exc:  # the watcher must outlive any surprise; the server keeps serving
+                log.warning("device watcher: %s", exc)
 
-    threading.Thread(target=loop, name="shipml-edge-watch", daemon=True).start()
+    def tick(self) -> None:
+        """End an expired probation; load and swap in a new ``current`` if there is one."""
+        probation = self.server.live.probation
+        if probation is not None:
+            probation.expire()
+        now = current_bundle(self.device)
+        with self._lock:
+            if now == self.served or now in self._refused:
+                return
+        try:
+            predictor = OnnxPredictor.load(now, trusted_keys=self.trusted_keys)
+        except Exception as exc:  # keep serving what works; say why once
+            self._refused.add(now)
+            log.warning("not switching to the new current version %s: %s", now.name, exc)
+            return
+        with self._lock:
+            if current_bundle(self.device) == now and now != self.served:
+                self._swap(predictor, now)
+
+    def _swap(self, predictor: OnnxPredictor, path: Path) -> None:
+        live = self.server.live
+        if live.probation is not None and live.probation.outcome != "passed":
+            live.probation.supersede()  # the version on probation never proved itself: fall back past it
+            fallback = live.probation.fallback
+        else:
+            fallback, self._fallback_path = live.predictor, self.served
+        probation = None
+        if self.settings.enabled:
+            probation = Probation(path.name, fallback, self.settings, self._roll_back, self._passed)
+        self.server.live = Serving(predictor, probation)
+        self.served = path
+        log.warning("now serving %s%s", path.name, f" on probation ({self.settings.describe()})" if probation else "")
+
+    def _roll_back(self, probation: Probation, reason: str) -> None:
+        with self._lock:
+            if self.server.live.probation is not probation:
+                return  # superseded by a newer swap meanwhile
+            self.server.live = Serving(probation.fallback)  # in memory first: the next request is safe
+            candidate, self.served = self.served, self._fallback_path or self.served
+            try:
+                rollback(self.device, to=self.served, expect_current=candidate, stage="auto_rollback",
+                         reason=reason, version=candidate.name, restored=self.served.name,
+                         failed=probation.failures, requests=probation.requests,
+                         seconds=round(probation.elapsed, 3))
+            except ShipmlError as exc:  # links moved meanwhile, or the old version is gone: still serve it
+                self._refused.add(candidate)
+                log.warning("auto rollback of %s: serving %s, but %s", candidate.name, self.served.name, exc)
+
+    def _passed(self, probation: Probation, reason: str) -> None:
+        with self._lock:
+            if self.server.live.probation is not probation:
+                return
+            self.server.live = Serving(self.server.live.predictor)  # releases the fallback
+            _record(self.device, {"accepted": True, "stage": "probation", "version": probation.candidate,
+                                  "reason": reason, "failed": probation.failures, "requests": probation.requests,
+                                  "seconds": round(probation.elapsed, 3)})
+
+
+def watch_device(server: Any, device: str | Path, trusted_keys: Any = None, every: float = 2.0,
+                 probation: ProbationSettings | None = None) -> DeviceWatcher | None:
+    """When ``device`` is a device folder, reload the server's model whenever ``current`` moves.
+
+    Each live swap starts a probation (``probation``, default :class:`ProbationSettings`); returns the
+    running :class:`DeviceWatcher` (``stop()`` it), or None when ``device`` is a plain bundle.
+    """
+    if not (Path(device) / CURRENT).is_symlink():
+        return None
+    return DeviceWatcher(server, device, trusted_keys, every, probation).start()

@@ -72,22 +72,35 @@ def _save_executed(out: Path, lab: str, student: str, run: WorkerRun) -> None:
         executed.write_text(run.notebook)
 
 
-def grade(lab_id: str, submissions_dir: Path, out: Path, settings: GradeOptions = GradeOptions(),
-          hidden_path: Path | None = None, progress: bool = True) -> list[SubmissionResult]:
-    """Grade every submission in ``submissions_dir``; write gradebook, feedback and executed notebooks."""
-    submissions_dir, out = Path(submissions_dir).resolve(), Path(out).resolve()
-    hidden_path = Path(hidden_path).resolve() if hidden_path else None
-    lab = submission.layout(lab_id)
+def _sandbox_kind(lab_id: str, lab, settings: GradeOptions) -> str:
+    """The sandbox the submissions run in; refused up front for a lab that needs what no sandbox gives
+    (a Docker engine, a cluster), rather than failing every submission one by one."""
     kind = choose(settings.sandbox)
     needs = lab.requires()
     if needs and kind != "none":
         raise ShipmlError(
             f"{lab_id} needs {', '.join(needs)}, which no sandbox gives a submission: grade it with --sandbox none "
             "(unsafe: trusted submissions only)")
+    return kind
+
+
+def _prepare_grader(lab_id: str, lab, seed: int) -> dict[str, str]:
+    """What the grader does before any submission runs: import every kit module and compute the answer key's
+    references here (so nothing a submission writes can stand in for them), then fingerprint the kit and the
+    labs: a row is judged only while they are unchanged."""
     kit.preimport()
-    keys.warm(lab_id, settings.seed)  # the answer key's references, computed here before any submission runs
-    labs_dir = lab.path.parent
-    before = kit.fingerprint(labs=labs_dir)
+    keys.warm(lab_id, seed)
+    return kit.fingerprint(labs=lab.path.parent)
+
+
+def grade(lab_id: str, submissions_dir: Path, out: Path, settings: GradeOptions = GradeOptions(),
+          hidden_path: Path | None = None, progress: bool = True) -> list[SubmissionResult]:
+    """Grade every submission in ``submissions_dir``; write gradebook, feedback and executed notebooks."""
+    submissions_dir, out = Path(submissions_dir).resolve(), Path(out).resolve()
+    hidden_path = Path(hidden_path).resolve() if hidden_path else None
+    lab = submission.layout(lab_id)
+    kind = _sandbox_kind(lab_id, lab, settings)
+    before = _prepare_grader(lab_id, lab, settings.seed)
     hidden = hidden_mod.load_hidden(hidden_path)
     subs = [submission.read(s, lab_id) for s in submission.find_submissions(submissions_dir, lab_id)]
     out.mkdir(parents=True, exist_ok=True)
@@ -105,8 +118,8 @@ def grade(lab_id: str, submissions_dir: Path, out: Path, settings: GradeOptions 
     runnable = [s for s in subs if not s.problem]
     bar = tqdm(total=len(subs), desc=f"grading {lab_id} ({kind})", unit="submission", disable=not progress)
     bar.update(len(subs) - len(runnable))
-    uids: queue.Queue = queue.Queue()
     slots = slot_uids(settings.jobs)
+    uids: queue.Queue = queue.Queue()  # each running submission borrows one slot's uid and gives it back
     for uid in slots:
         uids.put(uid)
     with tempfile.TemporaryDirectory(prefix="shipml-kit-") as staging:
@@ -118,7 +131,7 @@ def grade(lab_id: str, submissions_dir: Path, out: Path, settings: GradeOptions 
         try:
             for future in as_completed(futures):
                 s = futures[future]
-                broken = broken or kit.changed(before, kit.fingerprint(labs=labs_dir))
+                broken = broken or kit.changed(before, kit.fingerprint(labs=lab.path.parent))
                 if broken:
                     for f in futures:
                         f.cancel()

@@ -88,6 +88,35 @@ class AnswerTap:
         return lines, problems
 
 
+OUTPUT_MESSAGES = ("stream", "display_data", "execute_result", "error", "update_display_data")
+
+
+def _capped(msg: dict, budget: int) -> tuple[dict | None, int, int]:
+    """One kernel message under the cell's output budget: (the message to keep, or None; budget left; bytes
+    dropped). A print past the budget keeps its start (that is where a student looks); other outputs past
+    it are dropped whole. Messages that are not output pass untouched."""
+    if msg["msg_type"] not in OUTPUT_MESSAGES:
+        return msg, budget, 0
+    size = len(json.dumps(msg["content"]))
+    if size <= budget:
+        return msg, budget - size, 0
+    if msg["msg_type"] != "stream" or budget <= 0:
+        return None, budget, size
+    keep = msg["content"]["text"][:budget]
+    return {**msg, "content": {**msg["content"], "text": keep}}, 0, size - len(keep)
+
+
+def _kernel_returncode(km) -> int | None:
+    """The exit code of a kernel that died (the verdict says how it ended), or None when there is none to read."""
+    process = getattr(getattr(km, "provisioner", None), "process", None)
+    if process is None:
+        return None
+    try:
+        return process.wait(timeout=5)
+    except Exception:
+        return None
+
+
 def _client_class(channel: Channel, tap: AnswerTap, output_cap: int):
     import nbformat
     from nbclient.exceptions import CellTimeoutError, DeadKernelError
@@ -129,18 +158,9 @@ def _client_class(channel: Channel, tap: AnswerTap, output_cap: int):
                              ename=reply.get("ename", ""), evalue=str(reply.get("evalue", ""))[:500],
                              records=lines, problems=problems, dropped=self._dropped)
                 if halt:
-                    halt["returncode"] = self._kernel_returncode()
+                    halt["returncode"] = _kernel_returncode(self.km)
                     channel.send(event="halt", index=index, id=cell.get("id", ""), **halt)
                     return
-
-        def _kernel_returncode(self):
-            process = getattr(getattr(self.km, "provisioner", None), "process", None)
-            if process is None:
-                return None
-            try:
-                return process.wait(timeout=5)
-            except Exception:
-                return None
 
         def on_executed(self, cell, cell_index, execute_reply):
             self._last_reply = (execute_reply or {}).get("content", {})
@@ -150,18 +170,9 @@ def _client_class(channel: Channel, tap: AnswerTap, output_cap: int):
             return await super()._async_handle_timeout(timeout, cell)
 
         def process_message(self, msg, cell, cell_index):
-            if msg["msg_type"] in ("stream", "display_data", "execute_result", "error", "update_display_data"):
-                size = len(json.dumps(msg["content"]))
-                if size > self._budget:
-                    self._dropped += size
-                    if msg["msg_type"] != "stream" or self._budget <= 0:
-                        return None
-                    keep = msg["content"]["text"][: self._budget]  # the start of a long print stays
-                    self._dropped -= len(keep)
-                    msg = {**msg, "content": {**msg["content"], "text": keep}}
-                    size = self._budget
-                self._budget -= size
-            return super().process_message(msg, cell, cell_index)
+            msg, self._budget, dropped = _capped(msg, self._budget)
+            self._dropped += dropped
+            return None if msg is None else super().process_message(msg, cell, cell_index)
 
     return GraderClient
 

@@ -64,6 +64,7 @@ class BackgroundServer:
         if self.process is not None:
             return self
         env = {**os.environ, **self.env, "PYTHONUNBUFFERED": "1"}
+        self._log_start = self.log_path.stat().st_size if self.log_path.exists() else 0
         if self.command is not None:
             cmd = [part.replace("{port}", str(self.port)) for part in self.command]
         else:
@@ -85,13 +86,24 @@ class BackgroundServer:
     def _wait(self, path: str) -> None:
         import httpx
 
+        # with several workers a new connection reaches any of them: every worker must have started, then many
+        # new connections in a row must answer 200
+        needed = 1 if self.workers == 1 or self.command is not None else 8 * self.workers
+
         def answered() -> bool:
             if self.process is None or self.process.poll() is not None:
                 raise ShipmlError(f"the server exited while starting; its log says:\n{self.logs(tail=15)}")
-            return httpx.get(self.url + path, timeout=1.0).status_code == 200
+            if needed > 1 and self._started_workers() < self.workers:
+                return False
+            return all(httpx.get(self.url + path, timeout=1.0).status_code == 200 for _ in range(needed))
 
         wait_until(answered, self.timeout, what=f"the server's {path}", retry_on=(httpx.HTTPError,),
                    detail=lambda: "its log says:\n" + self.logs(tail=15))
+
+    def _started_workers(self) -> int:
+        with open(self.log_path, "rb") as f:
+            f.seek(self._log_start)
+            return f.read().count(b'"msg": "model server starting"')
 
     def stop(self, timeout: float = 10.0) -> int | None:
         """Stop the server (SIGTERM, then SIGKILL after ``timeout``); returns its exit code."""

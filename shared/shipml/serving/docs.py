@@ -122,14 +122,20 @@ def build_openapi(app: FastAPI) -> dict[str, Any]:
                 paths.setdefault(concrete, {})[method] = copy
         if not item:
             del paths[path]
-    settings = getattr(app.state, "settings", None)
-    if settings is not None and settings.api_key is not None:
-        doc["components"]["securitySchemes"] = {
-            "ApiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key"},
-            "Bearer": {"type": "http", "scheme": "bearer", "description": "the same key as `Authorization: Bearer`"}}
-        doc["security"] = [{"ApiKey": []}, {"Bearer": []}]  # either one
+    _document_api_key(doc, getattr(app.state, "settings", None))
     app.state.openapi_cache = (generation, doc)
     return doc
+
+
+def _document_api_key(doc: dict[str, Any], settings: Any) -> None:
+    """A server started with an API key says so in its document: the key in X-API-Key or as a Bearer token
+    (either one), so generated clients send it."""
+    if settings is None or settings.api_key is None:
+        return
+    doc["components"]["securitySchemes"] = {
+        "ApiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key"},
+        "Bearer": {"type": "http", "scheme": "bearer", "description": "the same key as `Authorization: Bearer`"}}
+    doc["security"] = [{"ApiKey": []}, {"Bearer": []}]  # either one
 
 
 def _body(schema: dict[str, Any]) -> dict[str, Any]:

@@ -12,7 +12,7 @@ import shutil
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -80,16 +80,36 @@ def kubernetes_ldflags() -> str:
 
 
 def build_plan(out: Path) -> list[tuple[str, tuple[str, ...], list[str]]]:
-    """(wrapper module folder, binaries it makes, go build arguments) for each module."""
+    """(wrapper module folder, binaries it makes, go arguments) for each module."""
     k8s = [f"k8s.io/kubernetes/cmd/{name}" for name in versions.KUBERNETES_BINARIES]
     return [
         ("kubernetes", versions.KUBERNETES_BINARIES,
-         ["-trimpath", "-ldflags", kubernetes_ldflags(), "-o", f"{out}/", *k8s]),
+         ["build", "-trimpath", "-ldflags", kubernetes_ldflags(), "-o", f"{out}/", *k8s]),
         ("etcd", ("etcd",),
-         ["-trimpath", "-ldflags", "-s -w", "-o", str(out / "etcd"), "go.etcd.io/etcd/server/v3"]),
+         ["build", "-trimpath", "-ldflags", "-s -w", "-o", str(out / "etcd"), "go.etcd.io/etcd/server/v3"]),
         ("kwok", ("kwok",),
-         ["-trimpath", "-ldflags", "-s -w", "-o", str(out / "kwok"), "sigs.k8s.io/kwok/cmd/kwok"]),
+         ["build", "-trimpath", "-ldflags", "-s -w", "-o", str(out / "kwok"), "sigs.k8s.io/kwok/cmd/kwok"]),
     ]
+
+
+Plan = Callable[[Path], list[tuple[str, tuple[str, ...], list[str]]]]
+
+
+def build_into_cache(go: str, plan: Plan, wanted: set[str], report: BuildReport) -> None:
+    """Run each step of ``plan(scratch)`` that makes a ``wanted`` binary (``go build -o scratch`` or ``go install``
+    with GOBIN = scratch, in deploy/controlplane/<folder>), then move its binaries into the cache: only once
+    complete, so a half build is never cached."""
+    modules = repo_root() / "deploy" / "controlplane"
+    versions.bin_dir().mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=versions.release_dir()) as tmp:
+        out = Path(tmp)
+        for folder, names, args in plan(out):
+            if not wanted.intersection(names):
+                continue
+            run_go(go, args, cwd=modules / folder, extra_env={"GOBIN": str(out)})
+            for name in names:
+                os.replace(out / name, versions.bin_dir() / name)
+            report.built += list(names)
 
 
 @contextmanager
@@ -110,18 +130,8 @@ def build_controlplane(force: bool = False) -> BuildReport:
         if not wanted and versions.kwok_stages_file().exists():
             return report
         go = find_go()
-        modules = repo_root() / "deploy" / "controlplane"
-        versions.bin_dir().mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryDirectory(dir=versions.release_dir()) as tmp:
-            out = Path(tmp)
-            for folder, names, args in build_plan(out):
-                if not wanted.intersection(names):
-                    continue
-                run_go(go, ["build", *args], cwd=modules / folder)
-                for name in names:  # move in only once complete: a half build is never cached
-                    os.replace(out / name, versions.bin_dir() / name)
-                report.built += list(names)
-        write_kwok_stages(go, modules / "kwok")
+        build_into_cache(go, build_plan, wanted, report)
+        write_kwok_stages(go, repo_root() / "deploy" / "controlplane" / "kwok")
     report.seconds = time.perf_counter() - started
     return report
 

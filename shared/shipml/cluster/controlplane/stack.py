@@ -93,6 +93,40 @@ def write_kubeconfig(path: Path, server: str, certs: Certificates) -> None:
     path.chmod(0o600)
 
 
+def _apiserver_args(certs: Certificates, ports: dict[str, int], etcd_url: str, real_node: bool) -> list[str]:
+    """kube-apiserver's flags: TLS and service accounts from ``certs``, the kubelet client (logs, exec,
+    port-forward on a real node) and the aggregation layer (metrics-server)."""
+    return [
+        f"--etcd-servers={etcd_url}", "--bind-address=127.0.0.1",
+        "--advertise-address=127.0.0.1", f"--secure-port={ports['apiserver']}",
+        f"--tls-cert-file={certs.apiserver_cert}", f"--tls-private-key-file={certs.apiserver_key}",
+        f"--client-ca-file={certs.ca_cert}",
+        f"--service-account-key-file={certs.service_account_pub}",
+        f"--service-account-signing-key-file={certs.service_account_key}",
+        "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
+        f"--service-cluster-ip-range={SERVICE_CIDR}", "--authorization-mode=RBAC",
+        "--profiling=false",
+        # logs, exec and port-forward through the kubelets (real node), by node address
+        f"--kubelet-client-certificate={certs.kubelet_client_cert}",
+        f"--kubelet-client-key={certs.kubelet_client_key}",
+        "--kubelet-preferred-address-types=InternalIP,Hostname",
+        # the aggregation layer (metrics.k8s.io from metrics-server), straight to endpoints
+        f"--requestheader-client-ca-file={certs.ca_cert}",
+        "--requestheader-allowed-names=front-proxy-client",
+        "--requestheader-username-headers=X-Remote-User",
+        "--requestheader-group-headers=X-Remote-Group",
+        "--requestheader-extra-headers-prefix=X-Remote-Extra-",
+        f"--proxy-client-cert-file={certs.front_proxy_cert}",
+        f"--proxy-client-key-file={certs.front_proxy_key}",
+        "--enable-aggregator-routing=true",
+        # the real node's kubelet serves a certificate from this CA (kwok's fake ones do not)
+        *([f"--kubelet-certificate-authority={certs.ca_cert}"] if real_node else []),
+        # 127.0.0.1 may not be published as the `kubernetes` Service endpoint; nothing in
+        # this cluster calls the API from a pod, so that endpoint is not maintained.
+        "--endpoint-reconciler-type=none",
+    ]
+
+
 def component_args(cluster: FakeCluster, certs: Certificates, ports: dict[str, int],
                    real_node: bool = False) -> dict[str, list[str]]:
     """Command-line flags of each component (the order is the start order)."""
@@ -110,35 +144,7 @@ def component_args(cluster: FakeCluster, certs: Certificates, ports: dict[str, i
             f"--initial-cluster=shipml={peer_url}", "--log-level=warn",
             "--quota-backend-bytes=1073741824",
         ],
-        "kube-apiserver": [
-            f"--etcd-servers={etcd_url}", "--bind-address=127.0.0.1",
-            "--advertise-address=127.0.0.1", f"--secure-port={ports['apiserver']}",
-            f"--tls-cert-file={certs.apiserver_cert}", f"--tls-private-key-file={certs.apiserver_key}",
-            f"--client-ca-file={certs.ca_cert}",
-            f"--service-account-key-file={certs.service_account_pub}",
-            f"--service-account-signing-key-file={certs.service_account_key}",
-            "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
-            f"--service-cluster-ip-range={SERVICE_CIDR}", "--authorization-mode=RBAC",
-            "--profiling=false",
-            # logs, exec and port-forward through the kubelets (real node), by node address
-            f"--kubelet-client-certificate={certs.kubelet_client_cert}",
-            f"--kubelet-client-key={certs.kubelet_client_key}",
-            "--kubelet-preferred-address-types=InternalIP,Hostname",
-            # the aggregation layer (metrics.k8s.io from metrics-server), straight to endpoints
-            f"--requestheader-client-ca-file={certs.ca_cert}",
-            "--requestheader-allowed-names=front-proxy-client",
-            "--requestheader-username-headers=X-Remote-User",
-            "--requestheader-group-headers=X-Remote-Group",
-            "--requestheader-extra-headers-prefix=X-Remote-Extra-",
-            f"--proxy-client-cert-file={certs.front_proxy_cert}",
-            f"--proxy-client-key-file={certs.front_proxy_key}",
-            "--enable-aggregator-routing=true",
-            # the real node's kubelet serves a certificate from this CA (kwok's fake ones do not)
-            *([f"--kubelet-certificate-authority={certs.ca_cert}"] if real_node else []),
-            # 127.0.0.1 may not be published as the `kubernetes` Service endpoint; nothing in
-            # this cluster calls the API from a pod, so that endpoint is not maintained.
-            "--endpoint-reconciler-type=none",
-        ],
+        "kube-apiserver": _apiserver_args(certs, ports, etcd_url, real_node),
         "kube-controller-manager": [
             *client_auth, "--secure-port=0",
             f"--service-account-private-key-file={certs.service_account_key}",

@@ -5,14 +5,11 @@ kube-score for the manifest tests. Same toolchain, caches and lock as the contro
 
 from __future__ import annotations
 
-import os
-import tempfile
 import time
 from pathlib import Path
 
 from shipml.cluster.controlplane import versions
-from shipml.cluster.controlplane.build import BuildReport, build_lock, find_go, kubernetes_ldflags, run_go
-from shipml.paths import repo_root
+from shipml.cluster.controlplane.build import BuildReport, build_into_cache, build_lock, find_go, kubernetes_ldflags
 
 NODE_PROGRAMS = (*versions.NODE_BINARIES, *versions.NODE_EXTRA_BINARIES)
 
@@ -61,17 +58,6 @@ def build_node(force: bool = False, *, kube_score: bool = True, node: bool = Tru
                                 f"github.com/zegl/kube-score/cmd/kube-score@{versions.KUBE_SCORE_VERSION}"]))
         if not wanted:
             return report
-        go = find_go()
-        modules = repo_root() / "deploy" / "controlplane"
-        versions.bin_dir().mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryDirectory(dir=versions.release_dir()) as tmp:
-            out = Path(tmp)
-            for folder, names, args in [*node_build_plan(out), *plan_extra]:
-                if not wanted.intersection(names):
-                    continue
-                run_go(go, args, cwd=modules / folder, extra_env={"GOBIN": str(out)})  # go install
-                for name in names:  # moved in only once complete: a half build is never cached
-                    os.replace(out / name, versions.bin_dir() / name)
-                report.built += list(names)
+        build_into_cache(find_go(), lambda out: [*node_build_plan(out), *plan_extra], wanted, report)
     report.seconds = time.perf_counter() - started
     return report

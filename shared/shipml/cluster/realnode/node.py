@@ -432,16 +432,33 @@ PROGRAMS = {
 }
 
 
-def start_node(cluster, certs: Certificates, *, tainted: bool, preload: list[str], timeout: float,
-               start, wait_until, mark, running, down) -> RealNode:
-    """Bring the node up on a running control plane; `start`/`wait_until`/`mark`/`running`/`down`
-    are the stack's (passed in: the stack imports this module, not the other way round)."""
+def _clean_up_stale_node(cluster, down) -> None:
+    """One real node per machine: the marker names another state folder. Refused while that node still runs
+    (``busy_owner``); otherwise it is brought down, or swept from the host when its state is gone."""
     owner = marker_owner()
     if owner is not None and owner != cluster.state_dir:
         busy_owner()
         print(f"  cleaning up after a real node that was not stopped (state {owner})")
         if not down(state_dir=owner, quiet=True):  # its state is gone: sweep the host anyway
             cleanup_host(RealNode(owner, node_ip(), Path("/nonexistent"), False))
+
+
+def _load_images(node: RealNode, preload: list[str]) -> None:
+    """Put the pause image (built locally: no registry) and the ``preload`` images from Docker into the
+    node's containerd, so pods start without pulling."""
+    if images.PAUSE_IMAGE not in images.node_images(node.socket):
+        tar = images.pause_image_tar(versions.bin_dir() / "pause", node.root / "pause.tar")
+        images.import_tar(node.socket, tar)
+    missing = images.import_docker_images(node.socket, preload, image_store().with_name("imports.json"))
+    if missing:
+        print(f"  not in Docker, so not on the node: {', '.join(missing)}")
+
+
+def start_node(cluster, certs: Certificates, *, tainted: bool, preload: list[str], timeout: float,
+               start, wait_until, mark, running, down) -> RealNode:
+    """Bring the node up on a running control plane; `start`/`wait_until`/`mark`/`running`/`down`
+    are the stack's (passed in: the stack imports this module, not the other way round)."""
+    _clean_up_stale_node(cluster, down)
     ip = node_ip()
     node = RealNode(cluster.state_dir, ip, Path(f"/run/shipml-{os.getpid()}-containerd.sock"), tainted)
     node.sysctls = host.read_sysctls()
@@ -468,12 +485,7 @@ def start_node(cluster, certs: Certificates, *, tainted: bool, preload: list[str
     wait_until("containerd", lambda: shell.run(images.ctr_argv(node.socket, "version"), echo=False,
                                                check=False).returncode == 0,
                timeout, cluster, "containerd")
-    if images.PAUSE_IMAGE not in images.node_images(node.socket):
-        tar = images.pause_image_tar(versions.bin_dir() / "pause", node.root / "pause.tar")
-        images.import_tar(node.socket, tar)
-    missing = images.import_docker_images(node.socket, preload, image_store().with_name("imports.json"))
-    if missing:
-        print(f"  not in Docker, so not on the node: {', '.join(missing)}")
+    _load_images(node, preload)
     mark("containerd + images")
     start(cluster, "kubelet", args["kubelet"], PROGRAMS["kubelet"](),
           preexec=host.join_mount_namespace(cluster.pids["containerd"]))

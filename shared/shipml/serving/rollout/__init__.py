@@ -21,13 +21,16 @@ requests get. A version named in the request (``?version=``, ``/versions/{v}``) 
 Configured through the admin routes (``/admin/models/{name}/rollout``: always behind the API key; with
 no key configured they answer 403, disabled) or, for every new version, through settings:
 ``SHIPML_ROLLOUT_POLICY=canary`` makes a newly loaded version of a served model a candidate instead of
-the default. State lives in the server process: with ``--workers N`` each worker runs its own rollout
-(use the settings then, or one worker). A rollback lasts until the next rollout of that model; remove
-or replace the bad version's folder to make it permanent across restarts.
+the default. With ``--workers N`` every worker runs the same rollouts (:mod:`.shared`: a state file in
+the server's shared folder, changed under a lock; each worker syncs every 0.25 s and publishes its
+counts; the analysis decides once, on every worker's traffic added up; an admin request answers once
+every worker has applied it). The shared state lives as long as the server. A rollback lasts until the
+next rollout of that model; remove or replace the bad version's folder to make it permanent across restarts.
 
 Modules: :mod:`.models` (the admin API's pydantic bodies), :mod:`.state` (one rollout: routing arm,
-counts, decisions, metrics), :mod:`.shadow` (the bounded shadow scorer), :mod:`.extension` (the server
-extension: routing, control, the admin routes).
+counts, decisions, metrics), :mod:`.shadow` (the bounded shadow scorer), :mod:`.shared` (the state the
+workers of one server share: files), :mod:`.extension` (the server extension: routing, control, the
+admin routes, the workers' sync).
 """
 
 from shipml.serving.rollout.extension import RolloutExtension, admin_router

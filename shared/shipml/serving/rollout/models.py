@@ -55,6 +55,14 @@ class RolloutEvent(BaseModel):
     ended_at: float
 
 
+class WorkerCounts(BaseModel):
+    """One worker's part of a rollout (``shipml serve --workers N``: the analysis adds them up)."""
+
+    pid: int
+    stable_requests: int
+    candidate_requests: int
+
+
 class RolloutStatus(BaseModel):
     """A model's rollout: what runs, what the analysis says, how past ones ended."""
 
@@ -78,3 +86,6 @@ class RolloutStatus(BaseModel):
     started_at: float | None = None
     ended_at: float | None = None
     history: list[RolloutEvent] = Field(default_factory=list)
+    worker: int | None = Field(None, description="with several workers: the process id of the one answering")
+    workers: list[WorkerCounts] = Field(default_factory=list, description="with several workers: each one's "
+                                        "requests in this rollout (the counts above are their sum)")

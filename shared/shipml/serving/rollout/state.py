@@ -6,8 +6,10 @@ import hashlib
 import logging
 import threading
 import time
+import uuid
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from prometheus_client import Counter, Histogram
@@ -32,6 +34,45 @@ def bucket(key: str, model: str, candidate: int) -> float:
     return int.from_bytes(digest[:8], "big") / 2.0**64
 
 
+# ---- what a rollout counted ------------------------------------------------------------------------
+
+
+@dataclass
+class Totals:
+    """What one worker (or, added up, every worker) counted in a rollout: the analysis' inputs and the rest."""
+
+    stable: VersionStats
+    candidate: VersionStats
+    client_errors: int = 0
+    shadow_compared: int = 0
+    shadow_dropped: int = 0
+    shadow_disagreements: int = 0
+    shadow_abs_diff: float = 0.0
+
+    def to_json(self) -> dict[str, Any]:
+        """Plain numbers (what a worker publishes for the others: :mod:`shipml.serving.rollout.shared`)."""
+        sides = {role: {"requests": s.requests, "errors": s.errors, "latencies_ms": s.latencies_ms.round(4).tolist(),
+                        "scores": s.scores.round(6).tolist()} for role, s in (("stable", self.stable),
+                                                                                ("candidate", self.candidate))}
+        return {**sides, "client_errors": self.client_errors, "shadow_compared": self.shadow_compared,
+                "shadow_dropped": self.shadow_dropped, "shadow_disagreements": self.shadow_disagreements,
+                "shadow_abs_diff": self.shadow_abs_diff}
+
+    @classmethod
+    def added_up(cls, stable: int, candidate: int, parts: Iterable[dict[str, Any]]) -> Totals:
+        """The sum of several workers' :meth:`to_json` (samples concatenated)."""
+        parts = list(parts)
+
+        def side(role: str, version: int) -> VersionStats:
+            got = [p[role] for p in parts]
+            return VersionStats.from_samples(version, sum(g["requests"] for g in got), sum(g["errors"] for g in got),
+                                             [x for g in got for x in g["latencies_ms"]],
+                                             [x for g in got for x in g["scores"]], max_samples=2000 * len(parts))
+
+        return cls(side("stable", stable), side("candidate", candidate),
+                   *(sum(p[k] for p in parts) for k in ("client_errors", "shadow_compared", "shadow_dropped",
+                                                        "shadow_disagreements", "shadow_abs_diff")))
+
 
 # ---- one rollout ------------------------------------------------------------------------------------
 
@@ -40,7 +81,11 @@ class Rollout:
     """A running (or finished) rollout of one model; counts under ``lock`` (event loop and shadow thread)."""
 
     def __init__(self, model: str, stable: int, candidate: int, policy: str, share: float, bounds: CanaryBounds,
-                 auto: bool, metrics: RolloutMetrics) -> None:
+                 auto: bool, metrics: RolloutMetrics, *, rollout_id: str | None = None,
+                 started_at: float | None = None, judge: bool = True) -> None:
+        """``judge=False``: never run the analysis here (with several workers it runs on everyone's counts)."""
+        self.id = rollout_id or uuid.uuid4().hex[:16]
+        self.judge = judge
         self.model, self.stable, self.candidate = model, stable, candidate
         self.policy, self.share, self.bounds, self.auto = policy, share, bounds, auto
         self.metrics = metrics
@@ -54,7 +99,7 @@ class Rollout:
         self.shadow_compared = self.shadow_dropped = self.shadow_disagreements = 0
         self.shadow_abs_diff = 0.0
         self.recent: deque[ShadowPair] = deque(maxlen=200)
-        self.started_at, self.ended_at = time.time(), None
+        self.started_at, self.ended_at = started_at or time.time(), None
         self.on_end: Callable[[Rollout], None] | None = None
 
     @property
@@ -73,7 +118,7 @@ class Rollout:
                 return
             stats = self.stats[role]
             stats.record(ok, seconds * 1000.0, scores)
-            if role != "candidate" or not self.auto:
+            if role != "candidate" or not self.auto or not self.judge:
                 return
             n = stats.requests
             if ok and n % 10 and n != self.bounds.min_requests:
@@ -82,40 +127,70 @@ class Rollout:
         if verdict.decision != "continue":
             self.end("promoted" if verdict.decision == "promote" else "aborted", "; ".join(verdict.reasons))
 
-    def end(self, state: State, reason: str) -> bool:
-        """Finish the rollout (promoted, aborted, rolled back); False if it had already ended."""
+    def end(self, state: State, reason: str, *, verdict: Verdict | None = None, ended_at: float | None = None,
+            decided_here: bool = True) -> bool:
+        """Finish the rollout (promoted, aborted, rolled back); False if it had already ended.
+
+        ``decided_here=False``: another worker decided (and logged and counted the decision)."""
         with self.lock:
             if not self.running:
                 return False
-            self.state, self.reason, self.ended_at = state, reason, time.time()
-            self.verdict = analyse(self.stats["stable"], self.stats["candidate"], self.bounds)
-        self.metrics.decisions.labels(self.model, state).inc()
-        log.log(logging.WARNING if state != "promoted" else logging.INFO, f"rollout {state}",
-                extra={"model": self.model, "stable": self.stable, "candidate": self.candidate, "policy": self.policy,
-                       "reason": reason, "candidate_requests": self.stats["candidate"].requests,
-                       "candidate_client_errors": self.client_errors})
+            self.state, self.reason, self.ended_at = state, reason, ended_at or time.time()
+            self.verdict = verdict or analyse(self.stats["stable"], self.stats["candidate"], self.bounds)
+        if decided_here:
+            self.metrics.decisions.labels(self.model, state).inc()
+            cand = self.verdict.candidate
+            log.log(logging.WARNING if state != "promoted" else logging.INFO, f"rollout {state}",
+                    extra={"model": self.model, "stable": self.stable, "candidate": self.candidate,
+                           "policy": self.policy, "reason": reason, "candidate_requests": cand.requests,
+                           "candidate_client_errors": self.client_errors})
         if self.on_end is not None:
             self.on_end(self)
         return True
 
-    def status(self, serving: int | None, history: list[RolloutEvent]) -> RolloutStatus:
-        with self.lock:
-            verdict = self.verdict or analyse(self.stats["stable"], self.stats["candidate"], self.bounds)
-            compared = self.shadow_compared
-            return RolloutStatus(
-                model=self.model, state=self.state, serving=serving, policy=self.policy,  # type: ignore[arg-type]
-                share=self.share if self.policy == "canary" else None, stable=self.stable, candidate=self.candidate,
-                auto=self.auto, bounds=self.bounds, verdict=verdict, reason=self.reason,
-                candidate_client_errors=self.client_errors, shadow_compared=compared,
-                shadow_dropped=self.shadow_dropped, shadow_label_disagreements=self.shadow_disagreements,
-                shadow_mean_abs_diff=round(self.shadow_abs_diff / compared, 6) if compared else None,
-                recent_shadow=list(self.recent), started_at=self.started_at, ended_at=self.ended_at,
-                history=history)
+    def progress(self) -> tuple[int, int, int, int]:
+        """Cheap to read, and changes whenever the counts do."""
+        return (self.stats["stable"].requests, self.stats["candidate"].requests, self.shadow_compared,
+                self.shadow_dropped)
 
-    def event(self) -> RolloutEvent:
+    def totals(self) -> Totals:
+        """A copy of what this process counted (the stats' samples are copied)."""
+        with self.lock:
+            stats = [VersionStats.from_samples(s.version, s.requests, s.errors, s.latencies_ms, s.scores)
+                     for s in (self.stats["stable"], self.stats["candidate"])]
+            return Totals(*stats, self.client_errors, self.shadow_compared, self.shadow_dropped,
+                          self.shadow_disagreements, self.shadow_abs_diff)
+
+    def status(self, serving: int | None, history: list[RolloutEvent], totals: Totals | None = None,
+               **extra: Any) -> RolloutStatus:
+        """``totals``: every worker's counts added up (default: this process's)."""
+        t = totals or self.totals()
+        verdict = self.verdict or analyse(t.stable, t.candidate, self.bounds)
+        compared = t.shadow_compared
+        with self.lock:
+            recent = list(self.recent)
+        return RolloutStatus(
+            model=self.model, state=self.state, serving=serving, policy=self.policy,  # type: ignore[arg-type]
+            share=self.share if self.policy == "canary" else None, stable=self.stable, candidate=self.candidate,
+            auto=self.auto, bounds=self.bounds, verdict=verdict, reason=self.reason,
+            candidate_client_errors=t.client_errors, shadow_compared=compared,
+            shadow_dropped=t.shadow_dropped, shadow_label_disagreements=t.shadow_disagreements,
+            shadow_mean_abs_diff=round(t.shadow_abs_diff / compared, 6) if compared else None,
+            recent_shadow=recent, started_at=self.started_at, ended_at=self.ended_at,
+            history=history, **extra)
+
+    def event(self, totals: Totals | None = None) -> RolloutEvent:
+        t = totals or self.totals()
         return RolloutEvent(state=self.state, policy=self.policy, stable=self.stable, candidate=self.candidate,
-                            reason=self.reason or "", candidate_requests=self.stats["candidate"].requests,
-                            candidate_client_errors=self.client_errors, ended_at=self.ended_at or time.time())
+                            reason=self.reason or "", candidate_requests=t.candidate.requests,
+                            candidate_client_errors=t.client_errors, ended_at=self.ended_at or time.time())
+
+    def spec(self) -> dict[str, Any]:
+        """What every worker needs to run (or show) this rollout: plain JSON for the shared state file."""
+        return {"id": self.id, "stable": self.stable, "candidate": self.candidate, "policy": self.policy,
+                "share": self.share, "bounds": self.bounds.model_dump(mode="json"), "auto": self.auto,
+                "started_at": self.started_at, "state": self.state, "reason": self.reason,
+                "ended_at": self.ended_at, "verdict": self.verdict.model_dump(mode="json") if self.verdict else None}
 
 
 class Arm:
