@@ -96,7 +96,7 @@ def test_health_and_metrics_answer_fast_while_scikit_learn_is_saturated(hgb_repo
     print(f"probe p50 {p_probe * 1000:.1f} ms p90 {p90_probe * 1000:.1f} ms; prediction p50 "
           f"{result['p50'] * 1000:.1f} ms ({result['n']} predictions, {len(probes)} probes)")
     assert len(probes) >= 20
-    assert p90_probe < result["p50"] / 4, (p90_probe, result)
+    assert p_probe < result["p50"] / 4, (p_probe, result)  # the median, as the docstring says: p90 is noisy
     assert p90_probe < 0.25, p90_probe
 
 
