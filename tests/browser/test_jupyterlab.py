@@ -49,8 +49,14 @@ NOTEBOOK_TIMEOUT = float(os.environ.get("SHIPML_BROWSER_TIMEOUT", "900"))  # sec
 # stderr a student may see that is not a problem, each with why. Anything else on stderr fails the test.
 # (pattern, reason)
 EXPECTED_STDERR: list[tuple[str, str]] = [
-    (r"^update refused: .*edge-tampered: SHA256SUMS changed after the bundle was signed",
+    (r"^verify: .*edge-tampered: SHA256SUMS changed after the bundle was signed",
      "notebook 08 hands the device a tampered bundle on purpose; the device logs the refusal as a warning"),
+    (r"^now serving fraud-lr-v2-[0-9a-f]+ on probation \(",
+     "notebook 08 swaps a faulty update in live; the device logs the start of its probation"),
+    (r"^fraud-lr v2 failed a request: returned non-finite probabilities",
+     "the faulty update's NaN answers, each logged (the previous model answers the client)"),
+    (r"^auto_rollback: fraud-lr-v2-[0-9a-f]+ failed on live traffic during probation: ",
+     "the device rolls the faulty update back by itself and logs why"),
 ]
 
 FILES = [f"notebooks/{p.name}" for p in sorted((ROOT / "notebooks").glob("*.ipynb"))] + \
