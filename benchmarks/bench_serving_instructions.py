@@ -16,7 +16,6 @@ the model). About 2 minutes of one core per server, most of it starting Python u
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shutil
 import socket
@@ -29,7 +28,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import bench_serving as bench  # noqa: E402 (the same bundles, requests and floor)
 from shipml.net import free_port  # noqa: E402
-from shipml.timing import measurement_context  # noqa: E402
+from shipml.timing import Measurement  # noqa: E402
 
 GOAL = bench.GOAL_PROTOCOL_CPU
 
@@ -112,7 +111,7 @@ def main(argv: list[str] | None = None) -> int:
     if not shutil.which("valgrind"):
         print("valgrind is not installed (apt-get install valgrind)", file=sys.stderr)
         return 1
-    context = measurement_context()
+    measurement = Measurement()
     workdir = Path(tempfile.mkdtemp(prefix="bench-serving-instructions-"))
     py = sys.executable
     try:
@@ -147,11 +146,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"at {args.baseline}: " + ", ".join(f"{k} {v:.3f}" for k, v in before.items()))
     results = {"benchmark": "bench_serving_instructions", "requests": args.requests, "baseline": args.baseline,
                "instructions_per_request": counts, "ratios": goal, "ratios_baseline": before, "goal": GOAL,
-               "reached": max(goal.values()) <= GOAL, "context": context,
-               "load_after": [round(x, 2) for x in os.getloadavg()]}
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(results, indent=2) + "\n")
+               "reached": max(goal.values()) <= GOAL}
+    measurement.write(results, args.json)
     return 0
 
 
