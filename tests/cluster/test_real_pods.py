@@ -152,12 +152,19 @@ def test_rolling_update_v1_to_v2_under_predict_load_fails_no_request(served):
     # kube-proxy drops it from the Service's rules.
     assert versions[0] == 1 and set(versions) == {1, 2}
     assert step.detail["min_ready"] == 3
+    answers = answers_until_settled(kubectl, url, version=2)
+    assert answers[-20:] == [2] * 20, answers
+
+
+def answers_until_settled(kubectl, url: str, version: int, seconds: float = 30) -> list[int]:
+    """The versions the Service answers with until 20 in a row say `version` (or `seconds` pass): a pod
+    the rollout replaced keeps serving through its preStop pause while kube-proxy drops it."""
     key, body = workflow.api_key(kubectl), workflow.transactions(1)[0]
     answers: list[int] = []
-    deadline = time.monotonic() + 30  # then every new request is answered by v2
-    while time.monotonic() < deadline and answers[-20:] != [2] * 20:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline and answers[-20:] != [version] * 20:
         answers.append(predict(url, key, body).json()["version"])
-    assert answers[-20:] == [2] * 20, answers
+    return answers
 
 
 def plot_switch(samples, timeline, path: Path) -> None:
@@ -191,8 +198,8 @@ def test_rollback_returns_to_v1(served):
     step = workflow.rollback(kubectl, timeout=240)
     record("rollback v2 -> v1 (s)", round(step.seconds, 1))
     assert step.detail["image"] == V1
-    url = workflow.service_url(kubectl)
-    assert predict(url, workflow.api_key(kubectl), workflow.transactions(1)[0]).json()["version"] == 1
+    answers = answers_until_settled(kubectl, workflow.service_url(kubectl), version=1)
+    assert answers[-20:] == [1] * 20, answers
 
 
 def wait_for_waiting_reason(kubectl, pod: str, wanted: set[str], timeout: float = 120) -> set[str]:

@@ -153,7 +153,9 @@ def _digests(root: Path) -> set[str]:
         text = path.read_text(errors="replace")
         for pattern in (DIGEST_FIELD, DIGEST_PREFIXED, DIGEST_SUMS_LINE):
             found.update(pattern.findall(text))
-    return found
+    # Docker's short ids (a digest's first 12 digits) name content too: the legacy builder records its build
+    # container's id as container_config.Hostname, flagged whenever those 12 digits happen to be varied enough.
+    return found | {digest[:12] for digest in found}
 
 
 def _scan_image_for_secrets(client, image: str, tmp: Path) -> list[dict]:
