@@ -74,3 +74,21 @@ def test_the_server_labels_with_the_bundles_threshold(tuned):
         many = httpx.post(f"{server.url}/predict/batch", json={"records": [record]}, timeout=30).json()
     assert one["prediction"] == 1 and one["class_name"] == "fraud" and one["probabilities"]["fraud"] < 0.5, one
     assert many["predictions"][0]["prediction"] == 1, many
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_decide_one_agrees_with_decide_row_by_row(dtype):
+    """The one-row rule of the REST server and the batch rule give the same class, ties and float32 included."""
+    from shipml.predictor import decide_one
+
+    rng = np.random.default_rng(1)
+    p1 = np.concatenate([rng.random(2_000), [0.5, 0.3, 0.1, 0.7]]).astype(dtype)
+    two = np.stack([1 - p1, p1], axis=1).astype(dtype)
+    three = rng.dirichlet([1, 1, 1], 500).astype(dtype)
+    three[:3] = [[0.4, 0.4, 0.2], [0.2, 0.4, 0.4], [1 / 3, 1 / 3, 1 / 3]]
+    # 0.7 and 0.3 are not float32 values (0.7 rounds down, 0.3 up): a float32 row holding the rounded value
+    # decides as numpy compares it, in float32, in both (a comparison of Python floats would differ for 0.7)
+    for proba, threshold in [(two, None), (two, 0.3), (two, 0.7), (two, 0.5), (three, None), (three, 0.2)]:
+        rows = [decide_one(row, threshold) for row in proba]
+        assert rows == decide(proba, threshold).tolist()
+    assert isinstance(decide_one(two[0], 0.3), int)

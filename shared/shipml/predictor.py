@@ -61,6 +61,10 @@ class Predictor(ABC):
         """Index of the predicted class of each row of ``proba`` (rows x classes), by this bundle's rule."""
         return decide(proba, self.metadata.decision_threshold)
 
+    def decide_one(self, proba: np.ndarray) -> int:
+        """:meth:`decide` for one row's probabilities (shape (classes,)): the REST server's one-row path."""
+        return decide_one(proba, self.metadata.decision_threshold)
+
     def validate(self, data: Any, *, allow_extra: bool = True) -> Validation:
         """Check data against this model's schema; every bad field is reported."""
         return self.schema.validate(data, allow_extra=allow_extra)
@@ -89,6 +93,14 @@ def decide(proba: np.ndarray, threshold: float | None = None) -> np.ndarray:
         positive = proba[:, 1] >= threshold if threshold is not None else proba[:, 1] > proba[:, 0]
         return positive.astype(np.intp)
     return proba.argmax(axis=1)
+
+
+def decide_one(proba: np.ndarray, threshold: float | None = None) -> int:
+    """:func:`decide` for one row (shape (classes,)): the same comparisons on numpy scalars, so a float32
+    row meets the threshold exactly as in a batch, without building a (1, classes) array."""
+    if len(proba) == 2:
+        return int(proba[1] >= threshold) if threshold is not None else int(proba[1] > proba[0])
+    return int(proba.argmax())
 
 
 def load_predictor(path: str | Path, *, trusted_keys: Any = None) -> Predictor:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 from shipml.predictor import load_predictor
@@ -204,6 +206,29 @@ def test_v2_answers_every_output_by_default_echoes_the_id_and_names_the_model_wh
     assert client.get("/v2/models/fraud-lr/ready").json() == {"name": "fraud-lr", "ready": True}
     assert client.get("/v2/models/fraud-lr/versions/1/ready").json() == {"name": "fraud-lr", "version": "1",
                                                                           "ready": True}
+
+
+def test_v2_tensors_in_any_order_and_several_rows_score_like_predict(client, record):
+    """The fast path keys tensors by name: their order does not matter, and two rows are two answers."""
+    inputs = [{"name": k, "shape": [2], "datatype": {"str": "BYTES", "bool": "BOOL", "int": "INT64",
+                                                      "float": "FP64"}[type(v).__name__], "data": [v, v]}
+              for k, v in record.items()]
+    expected = client.post("/predict", json=record).json()["probabilities"]
+    for order in (inputs, inputs[::-1]):
+        r = client.post("/v2/models/fraud-lr/infer", json={"inputs": order, "outputs": [{"name": "probabilities"}]})
+        assert r.status_code == 200, r.text
+        (out,) = r.json()["outputs"]
+        assert out["shape"] == [2, 2] and out["data"] == pytest.approx([expected["legit"], expected["fraud"]] * 2)
+
+
+def test_a_body_sent_in_chunks_is_read_whole(client, record):
+    """Chunked transfer: the body may arrive in several ASGI messages; it is joined before it is parsed."""
+    body = json.dumps(record).encode()
+    whole = client.post("/predict", content=body, headers={"content-type": "application/json"}).json()
+    chunked = client.post("/predict", content=iter([body[i:i + 7] for i in range(0, len(body), 7)]),
+                          headers={"content-type": "application/json"})
+    assert chunked.status_code == 200, chunked.text
+    assert chunked.json()["probabilities"] == whole["probabilities"]
 
 
 def test_tf_serving_classify_regress_single_values_and_labels(client, record):

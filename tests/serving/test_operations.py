@@ -123,15 +123,18 @@ def test_a_silent_or_slow_client_is_disconnected_after_the_header_timeout(model_
         silent = socket.create_connection((host, int(port)), timeout=10)
         slow = socket.create_connection((host, int(port)), timeout=10)
         idle = socket.create_connection((host, int(port)), timeout=10)
-        idle.sendall(b"GET /v2/health/live HTTP/1.1\r\nHost: x\r\n\r\n")
-        assert b"200 OK" in read_one_response(idle)
+        reused = socket.create_connection((host, int(port)), timeout=10)  # half a second request after an answer
+        for sock in (idle, reused):
+            sock.sendall(b"GET /v2/health/live HTTP/1.1\r\nHost: x\r\n\r\n")
+            assert b"200 OK" in read_one_response(sock)
         started = time.monotonic()
         slow.sendall(b"GET /v2/health/live HTTP/1.1\r\n")
-        for sock in (silent, slow, idle):
+        reused.sendall(b"GET /v2/health/live HTTP/1.1\r\nHo")
+        for sock in (silent, slow, idle, reused):
             sock.settimeout(8)
             assert sock.recv(1) == b"", "the server should have closed this connection"
         assert time.monotonic() - started < 6
-        for sock in (silent, slow, idle):
+        for sock in (silent, slow, idle, reused):
             sock.close()
         assert httpx.get(f"{s.url}/v2/health/ready").status_code == 200
 

@@ -165,7 +165,7 @@ class OnnxPredictor(Predictor):
 
     def predict_one(self, row: Mapping[str, Any]) -> Any:
         """The most probable class label of one (valid) row."""
-        return self._labels[int(self.decide(self.predict_proba_one(row)[None, :])[0])].item()
+        return self._labels[self.decide_one(self.predict_proba_one(row))].item()
 
     # ---- the raw session, with errors explained ----------------------------------------------------
     def run(self, feeds: Mapping[str, np.ndarray]) -> np.ndarray:

@@ -162,7 +162,8 @@ def add_error_handlers(app: FastAPI) -> None:
 def add_middleware(app: FastAPI, settings: Settings, metrics: Metrics) -> None:
     """The serving middleware (innermost of the user middleware), then CORS when configured."""
     lean = [r for r in flat_routes(app.router.routes) if isinstance(r, routes_predict.LeanRoute)]
-    lean.sort(key=lambda r: r.path != "/predict")  # the most used first
+    # The most used first: /predict, then the standard protocols' v2 infer (TF Serving's routes are tried after it).
+    lean.sort(key=lambda r: (r.path != "/predict", not r.path.startswith("/v2/")))
     app.add_middleware(ServingMiddleware, metrics=metrics, api_key=None, **guard_options(settings),
                        max_request_bytes=settings.max_request_bytes, access_log=settings.access_log,
                        slow_request_ms=settings.slow_request_ms, lean_routes=lean)

@@ -112,7 +112,8 @@ class ServingMiddleware:
                 status, message, headers = refusal
                 await self._send_error(scope, receive, send_with_id, status, message, headers)
             else:
-                await self.dispatch(scope, receive if length is not None else self._limited(receive), send_with_id)
+                await self.dispatch(scope, receive if length is not None else self._limited(receive), send_with_id,
+                                    send)
         except BodyTooLarge:
             await self._send_error(scope, receive, send_with_id, 413, f"request body larger than {self.max_bytes} "
                                    "bytes (SHIPML_MAX_REQUEST_BYTES)")
@@ -127,8 +128,11 @@ class ServingMiddleware:
             self._record(scope, ex, time.perf_counter() - started)
             REQUEST_ID.reset(token)
 
-    async def dispatch(self, scope: dict, receive: Any, send: Any) -> None:
-        """Prediction routes straight to their handler, OPTIONS answered here, the rest to the app."""
+    async def dispatch(self, scope: dict, receive: Any, send: Any, raw_send: Any) -> None:
+        """Prediction routes straight to their handler, OPTIONS answered here, the rest to the app.
+
+        ``send`` adds the request id and learns the status; a prediction route's answer is a ready
+        :class:`Response`, so the id is added to it and it goes to the server's ``raw_send`` directly."""
         method = scope["method"]
         if method == "POST":
             path = scope["path"]
@@ -148,7 +152,10 @@ class ServingMiddleware:
                     response = await route.endpoint(request)
                 except ApiError as exc:
                     response = from_api_error(exc, scope["shipml.request_id"])
-                await response(scope, receive, send)
+                ex = scope["shipml.exchange"]
+                response.raw_headers.append(ex.id_header)
+                ex.status, ex.started = response.status_code, True
+                await response(scope, receive, raw_send)
                 return
         elif method == "OPTIONS" and not _is_preflight(scope):
             await self._options(scope, receive, send)

@@ -9,8 +9,9 @@ headers: otherwise the request ends there, the route reading it answers 408 with
 (:func:`shipml.serving.body.read_body`) and the connection is closed. Bodies are bounded by
 ``SHIPML_MAX_REQUEST_BYTES``.
 
-The body timer is armed only when a body did not arrive with its headers (after ``data_received``
-has parsed everything it got), so a request sent at once costs no timer.
+Both timers are armed only when a request did not arrive whole (after ``data_received`` has parsed
+everything it got: headers still incomplete, or a body still missing), so a request sent at once costs no
+timer; between requests uvicorn's keep-alive timeout bounds an idle connection.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ class HeaderTimeoutProtocol(HttpToolsProtocol):
         super().__init__(*args, **kwargs)
         self._header_timer: asyncio.TimerHandle | None = None
         self._body_timer: asyncio.TimerHandle | None = None
+        self._headers_open = False  # a request began, its headers are not complete yet
         self._body_open = False  # headers parsed, body not complete yet
         if HeaderTimeoutProtocol.header_timeout is None:
             from shipml.settings import Settings
@@ -74,15 +76,18 @@ class HeaderTimeoutProtocol(HttpToolsProtocol):
 
     def data_received(self, data: bytes) -> None:
         super().data_received(data)
-        if self._body_open and self._body_timer is None and not self.transport.is_closing():
+        if self._headers_open:
+            self._arm()
+        elif self._body_open and self._body_timer is None and not self.transport.is_closing():
             self._body_timer = self.loop.call_later(self.body_timeout or 30.0, self._body_too_slow)
 
     def on_message_begin(self) -> None:
         super().on_message_begin()
-        self._arm()
+        self._headers_open = True
 
     def on_headers_complete(self) -> None:
         self._disarm()
+        self._headers_open = False
         self._body_open = True
         super().on_headers_complete()
 

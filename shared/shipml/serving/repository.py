@@ -62,7 +62,7 @@ class ServedModel:
         """Probabilities of one valid row (a list, one per class) and the predicted class's index
         (the bundle's decision threshold, see :meth:`Predictor.decide`)."""
         proba = np.asarray(self.predictor.predict_proba_one(row))
-        return proba.tolist(), int(self.predictor.decide(proba[None, :])[0])
+        return proba.tolist(), self.predictor.decide_one(proba)
 
     def score(self, columns: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
         """Probabilities (rows x classes) and the predicted class's index, for valid columns."""

@@ -11,6 +11,7 @@ Request bodies are validated by the model's generated pydantic model (``RecordCo
 
 from __future__ import annotations
 
+from itertools import chain
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
@@ -41,8 +42,12 @@ VERSIONED = BASE + "/versions/{version:int}"
 
 def split_body(request: Request, body: bytes) -> tuple[bytes, bytes]:
     """The JSON header and the binary tensors of a body (Triton's ``Inference-Header-Content-Length``)."""
-    header = next((v for k, v in request.scope["headers"] if k == b"inference-header-content-length"), None)
-    if header is None:  # (ASGI header names are lower case)
+    header = None
+    for name, value in request.scope["headers"]:  # (ASGI header names are lower case)
+        if name == b"inference-header-content-length":
+            header = value
+            break
+    if header is None:
         return body, b""
     try:
         n = int(header)
@@ -59,20 +64,14 @@ async def v2_infer(request: Request) -> Response:
     header, binary = split_body(request, await read_body(request))
     columns, parsed = served.codec.decode_v2(header, binary)
     proba, index = await predict_columns(request, served, columns)
+    n, labels, names = len(index), served.class_labels, served.class_names
+    tensors = {"label": {"name": "label", "datatype": "INT64", "shape": [n], "data": [labels[i] for i in index]},
+               "probabilities": {"name": "probabilities", "datatype": "FP64", "shape": [n, len(names)],
+                                 "data": list(chain.from_iterable(proba))},
+               "class_name": {"name": "class_name", "datatype": "BYTES", "shape": [n],
+                              "data": [names[i] for i in index]}}
     requested = parsed.get("outputs")
-    wanted = [o["name"] for o in requested] if requested else V2_OUTPUTS
-    n = len(index)
-    outputs = []
-    for name in wanted:
-        if name == "label":
-            outputs.append({"name": "label", "datatype": "INT64", "shape": [n],
-                            "data": [served.class_labels[i] for i in index]})
-        elif name == "probabilities":
-            outputs.append({"name": "probabilities", "datatype": "FP64", "shape": [n, len(served.class_names)],
-                            "data": [p for row in proba for p in row]})
-        else:
-            outputs.append({"name": "class_name", "datatype": "BYTES", "shape": [n],
-                            "data": [served.class_names[i] for i in index]})
+    outputs = [tensors[o["name"]] for o in requested] if requested else [tensors[name] for name in V2_OUTPUTS]
     body: dict[str, Any] = {"model_name": served.name, "model_version": str(served.version)}
     if parsed.get("id") is not None:
         body["id"] = parsed["id"]

@@ -391,6 +391,30 @@ class RecordCodec:
                 request = self._v2.validate_json(header).model_dump()
             except ValidationError as exc:
                 raise describe_errors(exc) from None
+        else:
+            columns = self._v2_fast_columns(request["inputs"])
+            if columns is not None:
+                return columns, request
+        return self._v2_columns(request, binary), request
+
+    def _v2_fast_columns(self, inputs: list[dict[str, Any]]) -> dict[str, list[Any]] | None:
+        """The columns of what the fast twin accepted (JSON ``data``, names of features), when every feature is
+        sent once and every tensor holds its shape's rows; None: :meth:`_v2_columns` says what is wrong."""
+        if len(inputs) != len(self.names):
+            return None
+        columns = {tensor["name"]: tensor["data"] for tensor in inputs}
+        n = len(inputs[0]["data"])
+        if len(columns) != len(inputs) or n == 0:
+            return None
+        for tensor in inputs:
+            if tensor["shape"][0] != n or len(tensor["data"]) != n:
+                return None
+        if n > self.max_rows:
+            self._too_many(n)
+        return columns if tuple(columns) == self.names else {name: columns[name] for name in self.names}
+
+    def _v2_columns(self, request: dict[str, Any], binary: bytes) -> dict[str, list[Any]]:
+        """The columns of any valid v2 request (binary tensors too), or the error that names what is wrong."""
         columns: dict[str, list[Any]] = {}
         offset = 0
         rows: set[int] = set()
@@ -427,7 +451,7 @@ class RecordCodec:
         if n_rows == 0:
             raise ApiError(400, "the request holds no rows (shape [0]); send 1 or more")
         self._too_many(n_rows)
-        return {n: columns[n] for n in self.names}, request
+        return {n: columns[n] for n in self.names}
 
 
 def binary_values(raw: bytes, datatype: str, name: str) -> list[Any]:
